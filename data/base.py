@@ -1,0 +1,45 @@
+"""Generic torch Dataset over cached uint8 video arrays."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+
+class ArraySequenceDataset(Dataset):
+    """Sequences from a dict of arrays: uint8 ``frames`` (N, T, H, W, C) plus per-sequence integer labels.
+
+    Subclasses set ``name``, ``frame_shape`` (C, H, W), ``seq_len``, ``labels_info``
+    and ``pixel_scale``; items are ``{"x": float32 (T, C, H, W), <label>: long}``.
+    """
+
+    name: str = ""
+    frame_shape: tuple[int, int, int] = (0, 0, 0)
+    seq_len: int = 0
+    labels_info: Mapping[str, Any] = {}
+    pixel_scale: float = 1.0 / 255.0
+    label_keys: tuple[str, ...] = ()
+
+    def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Keep the (usually memory-mapped) arrays; labels are the keys in ``label_keys``."""
+        self.frames = arrays["frames"]
+        self.labels = {key: arrays[key] for key in self.label_keys}
+
+    def __len__(self) -> int:
+        """Return the number of sequences."""
+        return int(self.frames.shape[0])
+
+    def frames_to_tensor(self, frames: np.ndarray) -> torch.Tensor:
+        """Turn uint8 (T, H, W, C) frames into float32 (T, C, H, W) times ``pixel_scale``."""
+        x = np.ascontiguousarray(frames.transpose(0, 3, 1, 2), dtype=np.float32)
+        return torch.from_numpy(x).mul_(self.pixel_scale)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        """Return sequence ``index`` as a dict of tensors."""
+        item = {"x": self.frames_to_tensor(self.frames[index])}
+        for key, values in self.labels.items():
+            item[key] = torch.as_tensor(np.array(values[index], dtype=np.int64))
+        return item

@@ -1,0 +1,90 @@
+"""Turning a composed Hydra config into data, a model, a guide and a trainer, with start-up checks."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyro
+import pyro.poutine as poutine
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from torch.utils.data import Dataset, default_collate
+
+from guides import valid_guides
+from inference.anneal import Annealer, SiteGroups
+from inference.errors import ConfigError
+from inference.latents import latent_sites, site_kls
+from inference.trainer import Trainer
+
+
+def select_device(name: str) -> torch.device:
+    """The torch device named in the config; a clear error when CUDA is asked for but absent."""
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ConfigError(f"unknown device '{name}' (use cpu, cuda or cuda:N)") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device=cuda was requested but no CUDA device is available; use device=cpu")
+    return device
+
+
+def build_data(cfg: DictConfig, split: str) -> Dataset:
+    """The ``split`` of the data set chosen by ``cfg.data``."""
+    return instantiate(cfg.data, split=split)
+
+
+def build_model_and_guide(cfg: DictConfig, dataset: Dataset) -> tuple[nn.Module, nn.Module]:
+    """Model sized for the data set, and the guide chosen by ``cfg.guide`` for that model."""
+    model = instantiate(cfg.model, frame_shape=tuple(dataset.frame_shape), seq_len=dataset.seq_len)
+    guide = instantiate(cfg.guide, model=model)
+    return model, guide
+
+
+def check_pair(model: nn.Module, guide: nn.Module, x: torch.Tensor) -> None:
+    """Trace model and guide on a small batch: same latent sites and shapes, every site in a group, analytic KLs."""
+    groups = SiteGroups(model.latent_groups)
+    with torch.no_grad(), poutine.block():
+        guide_trace = poutine.trace(guide).get_trace(x)
+        model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x)
+        model_sites, guide_sites = latent_sites(model_trace), latent_sites(guide_trace)
+        if set(model_sites) != set(guide_sites):
+            raise ConfigError(
+                f"guide '{guide.name}' does not fit model '{model.name}': latent sites differ "
+                f"(model only: {sorted(set(model_sites) - set(guide_sites))}, guide only: {sorted(set(guide_sites) - set(model_sites))}); "
+                f"valid guides for {model.name}: {', '.join(valid_guides(model.name))}"
+            )
+        for name, site in model_sites.items():
+            if site["fn"].shape() != guide_sites[name]["fn"].shape():
+                raise ConfigError(f"site '{name}': model shape {tuple(site['fn'].shape())} != guide shape {tuple(guide_sites[name]['fn'].shape())}")
+            if groups.index(name) is None:
+                raise ConfigError(f"latent site '{name}' of model '{model.name}' belongs to no latent group {model.latent_groups}")
+        site_kls(model_trace, guide_trace)  # raises if any pair lacks an analytic KL
+
+
+def preview_batch(dataset: Dataset, count: int = 8) -> torch.Tensor:
+    """A fixed, varied set of sequences for pictures (spread over the data set)."""
+    count = min(count, len(dataset)) // 2 * 2
+    stride = max(1, len(dataset) // max(count, 1))
+    stride += stride % 9 == 0  # Sprites stores 9 actions per character: vary the action too
+    indices = [(i * stride) % len(dataset) for i in range(count)]
+    return default_collate([dataset[i] for i in indices])["x"]
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: torch.Tensor | None) -> Trainer:
+    """Model, guide, optimiser and annealer from ``cfg``, checked, wrapped in the shared trainer."""
+    pyro.set_rng_seed(cfg.seed)
+    device = select_device(cfg.device)
+    model, guide = build_model_and_guide(cfg, train_set)
+    model.to(device), guide.to(device)
+    check_pair(model, guide, default_collate([train_set[i] for i in range(min(2, len(train_set)))])["x"].to(device))
+    pyro.set_rng_seed(cfg.seed)  # the check consumed randomness; start training from the seed
+    schedules: dict[str, Any] = instantiate(cfg.anneal, _convert_="all") or {}
+    annealer = Annealer(list(model.latent_groups), schedules)
+    optim = instantiate(cfg.optim)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    return Trainer(
+        model, guide, train_set, optim, annealer, run_dir,
+        seed=cfg.seed, device=device, preview=preview, config=config, **cfg.trainer,
+    )

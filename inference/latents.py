@@ -1,0 +1,102 @@
+"""Reading latents out of a trained model/guide pair: per-site analytic KL, posterior means, swaps."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Callable, Iterable
+
+import pyro.poutine as poutine
+import torch
+from pyro.poutine.messenger import Messenger
+from pyro.poutine.util import site_is_subsample
+from torch.distributions import kl_divergence
+
+from inference.anneal import SiteGroups
+
+
+class UseMeans(Messenger):
+    """Replaces every unobserved sample by its distribution's mean (deterministic encodings)."""
+
+    def _pyro_sample(self, msg: dict) -> None:
+        if not msg["is_observed"] and msg["value"] is None and not site_is_subsample(msg):
+            msg["value"] = msg["fn"].mean
+
+
+def latent_sites(trace: poutine.Trace) -> dict[str, dict]:
+    """Unobserved sample sites of a trace (plates' subsample sites excluded)."""
+    return {
+        name: site
+        for name, site in trace.nodes.items()
+        if site["type"] == "sample" and not site["is_observed"] and not site_is_subsample(site)
+    }
+
+
+def traces(model: Callable, guide: Callable, x: torch.Tensor) -> tuple[poutine.Trace, poutine.Trace]:
+    """Guide trace and the model trace replayed on the guide's samples, log-probs computed."""
+    guide_trace = poutine.trace(guide).get_trace(x)
+    model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x)
+    model_trace.compute_log_prob()
+    return model_trace, guide_trace
+
+
+def site_kls(model_trace: poutine.Trace, guide_trace: poutine.Trace) -> dict[str, torch.Tensor]:
+    """Analytic KL(q || p) per latent site, summed over events, shape (batch,); raises if a pair has none."""
+    kls = {}
+    for name, site in latent_sites(model_trace).items():
+        q, p = guide_trace.nodes[name]["fn"], site["fn"]
+        try:
+            kls[name] = kl_divergence(q, p)
+        except NotImplementedError as err:
+            raise TypeError(
+                f"no analytic KL registered between the guide's {type(q).__name__} and the model's "
+                f"{type(p).__name__} at site '{name}': TraceMeanField_ELBO would silently fall back to Monte Carlo"
+            ) from err
+    return kls
+
+
+@torch.no_grad()
+def elbo_terms(model: Callable, guide: Callable, x: torch.Tensor, groups: SiteGroups) -> dict[str, float]:
+    """Unannealed per-sequence ELBO, reconstruction log-likelihood and KL per latent group (analytic)."""
+    model_trace, guide_trace = traces(model, guide, x)
+    per_group: dict[str, float] = defaultdict(float)
+    for name, kl in site_kls(model_trace, guide_trace).items():
+        index = groups.index(name)
+        per_group["kl_" + (groups.names[index] if index is not None else name)] += kl.sum().item() / x.shape[0]
+    recon = sum(site["log_prob_sum"].item() for site in model_trace.nodes.values() if site["type"] == "sample" and site["is_observed"])
+    terms = {"recon": recon / x.shape[0], **per_group}
+    terms["elbo"] = terms["recon"] - sum(v for k, v in per_group.items())
+    return terms
+
+
+@torch.no_grad()
+def posterior_means(guide: Callable, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Mean of every latent site of the guide given x (later sites conditioned on earlier means)."""
+    with UseMeans():
+        guide_trace = poutine.trace(guide).get_trace(x)
+    return {name: site["value"] for name, site in latent_sites(guide_trace).items()}
+
+
+@torch.no_grad()
+def swap(
+    model: Callable,
+    guide: Callable,
+    groups: SiteGroups,
+    x_content: torch.Tensor,
+    x_motion: torch.Tensor,
+    motion_groups: Iterable[str] = ("dynamics",),
+) -> torch.Tensor:
+    """Decode the static latents of ``x_content`` with the ``motion_groups`` latents of ``x_motion`` (DSA §2, feature swapping)."""
+    content, motion = posterior_means(guide, x_content), posterior_means(guide, x_motion)
+    motion_groups = set(motion_groups)
+    mixed = {
+        name: (motion if (idx := groups.index(name)) is not None and groups.names[idx] in motion_groups else content)[name]
+        for name in content
+    }
+    with UseMeans():
+        return poutine.condition(model, data=mixed)(None, batch_size=x_content.shape[0], seq_len=x_content.shape[1])
+
+
+@torch.no_grad()
+def reconstruct(model: Callable, guide: Callable, x: torch.Tensor) -> torch.Tensor:
+    """Decoded pixel means of x from its posterior-mean latents."""
+    with UseMeans():
+        return poutine.condition(model, data=posterior_means(guide, x))(None, batch_size=x.shape[0], seq_len=x.shape[1])

@@ -1,0 +1,85 @@
+"""Run logging: scalars to a CSV and TensorBoard, a loss-curve PNG from the CSV."""
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class RunLogger:
+    """Appends scalar rows to ``metrics.csv`` (and TensorBoard if installed) in the run directory."""
+
+    def __init__(self, run_dir: str | Path, resume_step: int | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.csv_path = self.run_dir / "metrics.csv"
+        self._rows = self._read_rows(resume_step) if resume_step is not None else []
+        self._fields: list[str] = list(self._rows[0]) if self._rows else []
+        self._rewrite()
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=resume_step)
+        except ImportError:  # tensorboard is a declared dependency; stay usable without it
+            log.warning("tensorboard is not installed; scalars go to metrics.csv only")
+            self._tb = None
+
+    def _read_rows(self, resume_step: int) -> list[dict[str, str]]:
+        """Rows up to the resumed step, dropping what the interrupted run logged after its checkpoint."""
+        if not self.csv_path.is_file():
+            return []
+        with self.csv_path.open(newline="") as handle:
+            return [row for row in csv.DictReader(handle) if int(row["step"]) <= resume_step]
+
+    def _rewrite(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with self.csv_path.open("w", newline="") as handle:
+            if self._fields:
+                writer = csv.DictWriter(handle, fieldnames=self._fields)
+                writer.writeheader()
+                writer.writerows(self._rows)
+
+    def log(self, step: int, scalars: dict[str, float]) -> None:
+        """Record one row of scalars at ``step``."""
+        row = {"step": step, **{k: f"{v:.6g}" for k, v in scalars.items()}}
+        self._rows.append(row)
+        if set(row) - set(self._fields):
+            self._fields += [k for k in row if k not in self._fields]
+            self._rewrite()
+        else:
+            with self.csv_path.open("a", newline="") as handle:
+                csv.DictWriter(handle, fieldnames=self._fields).writerow(row)
+        if self._tb is not None:
+            for key, value in scalars.items():
+                self._tb.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+
+
+def plot_curves(csv_path: str | Path, png_path: str | Path) -> None:
+    """Plot the ELBO and KL columns of a metrics CSV against step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with Path(csv_path).open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return
+    steps = [int(r["step"]) for r in rows]
+    kl_keys = [k for k in rows[0] if k.startswith("kl_")]
+    fig, (ax_loss, ax_kl) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for key in ("loss", "elbo"):
+        if key in rows[0]:
+            ax_loss.plot(steps, [float(r[key]) for r in rows], label=key)
+    ax_loss.set(xlabel="step", title="loss per sequence (annealed) / ELBO"); ax_loss.legend()
+    for key in kl_keys:
+        ax_kl.plot(steps, [float(r[key]) for r in rows], label=key)
+    ax_kl.set(xlabel="step", title="KL per sequence by latent group"); ax_kl.legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,214 @@
+"""The one SVI trainer every model in the zoo uses: data -> annealed SVI step -> logs, pictures, checkpoints."""
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pyro
+import torch
+from pyro.infer import SVI, JitTraceMeanField_ELBO, TraceMeanField_ELBO
+from torch import nn
+from torch.utils.data import Dataset, default_collate
+from tqdm import tqdm
+
+from inference.anneal import Annealed, Annealer, SiteGroups
+from inference.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from inference.errors import ConfigError, NonFiniteLoss
+from inference.figures import save_reconstruction_and_swap
+from inference.latents import elbo_terms
+from inference.logger import RunLogger, plot_curves
+
+log = logging.getLogger(__name__)
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+class BatchOrder:
+    """Deterministic shuffled batches: the batch of a step depends only on (seed, step), so resuming needs no sampler state."""
+
+    def __init__(self, dataset_size: int, batch_size: int, seed: int) -> None:
+        if batch_size > dataset_size:
+            raise ConfigError(f"batch_size {batch_size} is larger than the training set ({dataset_size} sequences)")
+        self.batch_size, self.seed, self.size = batch_size, seed, dataset_size
+        self.per_epoch = dataset_size // batch_size  # drop_last: fixed shapes (JIT-friendly)
+        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
+
+    def indices(self, step: int) -> torch.Tensor:
+        """Dataset indices of 1-based training ``step``."""
+        epoch, position = divmod(step - 1, self.per_epoch)
+        if epoch != self._epoch:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.size, generator=generator)
+        return self._perm[position * self.batch_size : (position + 1) * self.batch_size]
+
+
+class Trainer:
+    """Trains ``model``/``guide`` with SVI + TraceMeanField_ELBO under per-group KL annealing."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        guide: nn.Module,
+        train_set: Dataset,
+        optim: pyro.optim.PyroOptim,
+        annealer: Annealer,
+        run_dir: str | Path,
+        *,
+        max_steps: int,
+        batch_size: int,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        log_every: int = 25,
+        checkpoint_every: int = 250,
+        image_every: int = 250,
+        jit: bool = False,
+        progress: bool = True,
+        preview: torch.Tensor | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        if max_steps < 1 or log_every < 1 or checkpoint_every < 1 or image_every < 1:
+            raise ConfigError("max_steps, log_every, checkpoint_every and image_every must all be >= 1")
+        self.device = torch.device(device)
+        self.model, self.guide = model.to(self.device), guide.to(self.device)
+        self.groups = SiteGroups(model.latent_groups)
+        self.train_set, self.optim, self.annealer = train_set, optim, annealer
+        self.run_dir = Path(run_dir)
+        self.checkpoint_path = self.run_dir / "checkpoints" / CHECKPOINT_NAME
+        self.max_steps, self.seed = max_steps, seed
+        self.log_every, self.checkpoint_every, self.image_every = log_every, checkpoint_every, image_every
+        self.progress, self.config = progress, config or {}
+        self.preview = preview.to(self.device) if preview is not None else None
+        self.order = BatchOrder(len(train_set), batch_size, seed)
+        elbo = JitTraceMeanField_ELBO(ignore_jit_warnings=True) if jit else TraceMeanField_ELBO()
+        pyro.clear_param_store()  # params live in the modules; a stale store would shadow them
+        self.svi = SVI(Annealed(self.model, self.groups), Annealed(self.guide, self.groups), optim, loss=elbo)
+        self.step = 0
+        self.last_good_step: int | None = None
+        self._stop_requested = False
+
+    # ----- state -----
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: params, optimiser, RNGs, step, config."""
+        return {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "guide": self.guide.state_dict(),
+            "optim": self.optim.get_state(),
+            "rng": rng_state(),
+            "config": self.config,
+        }
+
+    def save(self) -> None:
+        """Atomically write the checkpoint of the current (finite) step."""
+        save_checkpoint(self.checkpoint_path, self.state())
+        self.last_good_step = self.step
+
+    def restore(self, path: str | Path) -> None:
+        """Load a checkpoint written by :meth:`save`; call before :meth:`fit`."""
+        state = load_checkpoint(path, map_location=self.device)
+        self.model.load_state_dict(state["model"])
+        self.guide.load_state_dict(state["guide"])
+        pyro.clear_param_store()
+        self.optim.set_state(state["optim"])
+        set_rng_state(state["rng"])
+        self.step = self.last_good_step = state["step"]
+
+    # ----- loop -----
+    def batch(self, step: int) -> torch.Tensor:
+        """Training sequences of ``step`` on the device."""
+        items = [self.train_set[int(i)] for i in self.order.indices(step)]
+        return default_collate(items)["x"].to(self.device)
+
+    def fit(self) -> dict[str, float]:
+        """Run SVI from the current step to ``max_steps``; returns the last logged scalars."""
+        logger = RunLogger(self.run_dir, resume_step=self.step if self.step else None)
+        scalars: dict[str, float] = {}
+        previous_handlers = self._install_stop_handlers()
+        bar = tqdm(total=self.max_steps, initial=self.step, disable=not self.progress, dynamic_ncols=True, desc="train")
+        running, started = [], time.perf_counter()
+        try:
+            while self.step < self.max_steps and not self._stop_requested:
+                step = self.step + 1
+                loss = self.svi.step(self.batch(step), self.annealer.weights(step, self.device))
+                self._check_finite(loss, step)
+                self.step = step
+                running.append(loss / self.order.batch_size)
+                if step % self.log_every == 0 or step == self.max_steps:
+                    scalars = self._log(logger, running, started)
+                    bar.set_postfix({k: f"{v:.1f}" for k, v in scalars.items() if k in ("loss", "elbo") or k.startswith("kl_")})
+                    running, started = [], time.perf_counter()
+                if step % self.image_every == 0 or step == self.max_steps:
+                    self._draw(step)
+                if step % self.checkpoint_every == 0 or step == self.max_steps:
+                    self.save()
+                    plot_curves(logger.csv_path, self.run_dir / "loss_curve.png")
+                bar.update(1)
+            if self._stop_requested:
+                self.save()
+                log.warning("stopped by signal at step %d; checkpoint saved to %s", self.step, self.checkpoint_path)
+        finally:
+            bar.close()
+            logger.close()
+            self._restore_handlers(previous_handlers)
+        return scalars
+
+    def _check_finite(self, loss: float, step: int) -> None:
+        if math.isfinite(loss):
+            return
+        where = (
+            f"the latest good checkpoint is {self.checkpoint_path} (step {self.last_good_step}); "
+            f"resume with `python train.py resume={self.run_dir}` after lowering optim.optim_args.lr or raising clip_norm"
+            if self.last_good_step is not None
+            else "no checkpoint was written yet; lower the learning rate and start again"
+        )
+        raise NonFiniteLoss(f"loss became {loss} at step {step}; stopped without saving: {where}")
+
+    def _diagnostics_rng(self):
+        """Diagnostics and pictures sample too: run them on a forked RNG so training stays repeatable."""
+        return torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
+
+    def _log(self, logger: RunLogger, running: list[float], started: float) -> dict[str, float]:
+        with self._diagnostics_rng():
+            terms = elbo_terms(self.model, self.guide, self.batch(self.step), self.groups)
+        scalars = {
+            "loss": sum(running) / len(running),
+            **terms,
+            **{f"weight_{k}": v for k, v in self.annealer.as_dict(self.step).items()},
+            "sec_per_step": (time.perf_counter() - started) / len(running),
+        }
+        logger.log(self.step, scalars)
+        return scalars
+
+    def _draw(self, step: int) -> None:
+        if self.preview is None:
+            return
+        images = self.run_dir / "images"
+        images.mkdir(parents=True, exist_ok=True)
+        with self._diagnostics_rng():
+            save_reconstruction_and_swap(self.model, self.guide, self.groups, self.preview, images / f"recon_swap_{step:06d}.png")
+        shutil.copyfile(images / f"recon_swap_{step:06d}.png", self.run_dir / "recon_swap.png")  # the latest, easy to find
+
+    # ----- signals: a kill between steps leaves a checkpoint of the last finished step -----
+    def _install_stop_handlers(self) -> dict[int, Callable]:
+        def request_stop(signum, frame):
+            if self._stop_requested:  # second signal: give up at once
+                raise KeyboardInterrupt
+            log.warning("signal %d: finishing the current step, then saving a checkpoint", signum)
+            self._stop_requested = True
+
+        handlers = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                handlers[signum] = signal.signal(signum, request_stop)
+            except ValueError:  # not the main thread
+                pass
+        return handlers
+
+    @staticmethod
+    def _restore_handlers(handlers: dict[int, Callable]) -> None:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)

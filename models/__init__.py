@@ -1,0 +1,17 @@
+"""Registry of generative models: ``model=<name>`` on the command line picks one."""
+from __future__ import annotations
+
+from torch import nn
+
+from inference.errors import ConfigError
+
+from models.dsa import DSA
+
+MODELS: dict[str, type[nn.Module]] = {DSA.name: DSA}
+
+
+def model_class(name: str) -> type[nn.Module]:
+    """The model class registered under ``name``; a one-line error lists the valid names."""
+    if name not in MODELS:
+        raise ConfigError(f"unknown model '{name}'; valid models: {', '.join(sorted(MODELS))}")
+    return MODELS[name]

@@ -1,0 +1,86 @@
+"""Disentangled Sequential Autoencoder (Li & Mandt 2018, ``papers/dsa2018.txt``).
+
+Generative story, eq. (1):
+
+    f            ~ N(0, I)                                   static content, one per sequence
+    z_t | z_<t   ~ N(mu(h_t), sigma(h_t)),  h_t = LSTM(z_{t-1}, h_{t-1}),  z_0 = 0
+    x_t | z_t, f ~ likelihood(decoder([f, z_t]))             t = 1..T
+
+Sites: ``f`` (group ``static``), ``z_1 .. z_T`` (group ``dynamics``), observed ``x``.
+All sites live in one ``pyro.plate("sequences")``; time is a ``pyro.markov`` loop.
+"""
+from __future__ import annotations
+
+import pyro
+import pyro.distributions as dist
+import torch
+from torch import nn
+
+from models.likelihood import Likelihood
+from networks import FrameDecoder, GaussianHead, LSTMStep
+
+
+class DSA(nn.Module):
+    """DSA generative model p(x_1:T, z_1:T, f); ``forward`` is the generative story."""
+
+    name = "dsa"
+    latent_groups = {"static": r"f", "dynamics": r"z_\d+"}
+
+    def __init__(
+        self,
+        frame_shape: tuple[int, int, int],
+        seq_len: int,
+        static_dim: int = 256,
+        dynamics_dim: int = 32,
+        hidden_dim: int = 256,
+        width: int = 32,
+        likelihood: str = "normal",
+        likelihood_scale: float = 0.7071,
+    ) -> None:
+        super().__init__()
+        channels, height, width_px = frame_shape
+        if height != width_px:
+            raise ValueError(f"DSA expects square frames, got {frame_shape}")
+        self.frame_shape, self.seq_len = tuple(frame_shape), seq_len
+        self.static_dim, self.dynamics_dim = static_dim, dynamics_dim
+        self.prior_rnn = LSTMStep(dynamics_dim, hidden_dim)
+        self.prior_head = GaussianHead(hidden_dim, dynamics_dim)
+        self.decoder = FrameDecoder(static_dim + dynamics_dim, height, channels, width)
+        self.likelihood = Likelihood(likelihood, likelihood_scale)
+
+    def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> torch.Tensor:
+        """Run eq. (1); observes ``x`` (B, T, C, H, W) when given, else generates. Returns decoded pixel means."""
+        pyro.module("model", self)
+        batch_size, seq_len, device = self._sizes(x, batch_size, seq_len)
+        with pyro.plate("sequences", batch_size, device=device):
+            f = pyro.sample("f", dist.Normal(torch.zeros(batch_size, self.static_dim, device=device), 1.0).to_event(1))
+            z = self.sample_dynamics(batch_size, seq_len, device)
+            decoded = self.decode(f, z)
+            pyro.sample("x", self.likelihood(decoded).to_event(4), obs=x)
+        return self.likelihood.mean(decoded)
+
+    def sample_dynamics(self, batch_size: int, seq_len: int, device: torch.device) -> torch.Tensor:
+        """z_t | z_<t from the LSTM prior with z_0 = 0 (eq. 1); returns (B, T, dynamics_dim)."""
+        z_prev = torch.zeros(batch_size, self.dynamics_dim, device=device)
+        state = self.prior_rnn.initial_state(batch_size, z_prev)
+        zs = []
+        for t in pyro.markov(range(1, seq_len + 1)):
+            state = self.prior_rnn(z_prev, state)
+            loc, scale = self.prior_head(state[0])
+            z_prev = pyro.sample(f"z_{t}", dist.Normal(loc, scale).to_event(1))
+            zs.append(z_prev)
+        return torch.stack(zs, dim=1)
+
+    def decode(self, f: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Decoder parameters for every frame from [f, z_t] (f broadcast over time)."""
+        f_per_frame = f.unsqueeze(1).expand(*z.shape[:2], f.shape[-1])
+        return self.decoder(torch.cat([f_per_frame, z], dim=-1))
+
+    def _sizes(self, x: torch.Tensor | None, batch_size: int | None, seq_len: int | None) -> tuple[int, int, torch.device]:
+        """Batch size, length and device from the data, or from the arguments when generating."""
+        device = next(self.parameters()).device
+        if x is None:
+            return batch_size or 1, seq_len or self.seq_len, device
+        if x.dim() != 5 or tuple(x.shape[2:]) != self.frame_shape:
+            raise ValueError(f"DSA expects x of shape (batch, time, {', '.join(map(str, self.frame_shape))}), got {tuple(x.shape)}")
+        return x.shape[0], x.shape[1], x.device

@@ -1,0 +1,11 @@
+"""Shared neural building blocks reused by every model and guide in the zoo.
+
+Convention: every network is a plain ``torch.nn.Module``; a model or guide registers
+its whole module tree once per call with ``pyro.module(name, self)`` (as Pyro's
+``examples/dmm.py`` does), so ``.to(device)`` and ``state_dict()`` behave as in torch.
+"""
+from networks.frames import FrameDecoder, FrameEncoder
+from networks.heads import MLP, GaussianHead
+from networks.recurrent import BiLSTM, LSTMStep
+
+__all__ = ["FrameEncoder", "FrameDecoder", "GaussianHead", "MLP", "BiLSTM", "LSTMStep"]

@@ -1,0 +1,70 @@
+"""Train a model of the zoo: `python train.py model=dsa guide=full` (Hydra composes conf/train.yaml)."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from data import DataError
+from inference.build import build_data, build_trainer, preview_batch
+from inference.checkpoint import load_checkpoint
+from inference.errors import ConfigError, NonFiniteLoss
+from inference.trainer import CHECKPOINT_NAME
+
+log = logging.getLogger("train")
+USER_ERRORS = (ConfigError, DataError, NonFiniteLoss, FileNotFoundError)
+RESUME_OVERRIDABLE = ("trainer.max_steps", "trainer.progress", "device")
+
+
+def run(cfg: DictConfig, run_dir: Path, resume_from: Path | None = None) -> dict[str, float]:
+    """Train per ``cfg`` into ``run_dir``; continue from a checkpoint when ``resume_from`` is given."""
+    train_set, test_set = build_data(cfg, "train"), build_data(cfg, "test")
+    log.info("data: %d training / %d test sequences of %s", len(train_set), len(test_set), tuple(train_set.frame_shape))
+    trainer = build_trainer(cfg, run_dir, train_set, preview_batch(test_set))
+    if resume_from is not None:
+        trainer.restore(resume_from)
+        log.info("resumed from %s at step %d", resume_from, trainer.step)
+    scalars = trainer.fit()
+    log.info("finished at step %d: %s", trainer.step, {k: round(v, 3) for k, v in scalars.items()})
+    log.info("outputs in %s (checkpoints/, metrics.csv, loss_curve.png, recon_swap.png)", run_dir)
+    return scalars
+
+
+def resumed_config(cfg: DictConfig) -> tuple[DictConfig, Path, Path]:
+    """The checkpoint's own config (plus the few overrides allowed on resume), its run dir and checkpoint path."""
+    run_dir = Path(cfg.resume).expanduser()
+    checkpoint = run_dir / "checkpoints" / CHECKPOINT_NAME
+    saved = OmegaConf.create(load_checkpoint(checkpoint)["config"])
+    overridden = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
+    for key in RESUME_OVERRIDABLE:
+        if key in overridden:
+            OmegaConf.update(saved, key, OmegaConf.select(cfg, key))
+    ignored = overridden - set(RESUME_OVERRIDABLE) - {"resume"}
+    if ignored:
+        log.warning("resume uses the checkpoint's config; ignoring overrides %s (allowed: %s)", sorted(ignored), RESUME_OVERRIDABLE)
+    saved.resume = str(run_dir)
+    return saved, run_dir, checkpoint
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entry point: one-line errors for bad input, the final ELBO for sweepers."""
+    try:
+        if cfg.resume:
+            cfg, run_dir, checkpoint = resumed_config(cfg)
+            scalars = run(cfg, run_dir, resume_from=checkpoint)
+        else:
+            scalars = run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    except USER_ERRORS as err:
+        log.error("%s", err)
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    return scalars.get("elbo")
+
+
+if __name__ == "__main__":
+    main()
