@@ -7,16 +7,17 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from data import DataError
 from inference.build import build_data, build_trainer, preview_batch
 from inference.checkpoint import load_checkpoint
-from inference.errors import ConfigError, NonFiniteLoss
+from inference.errors import CheckpointError, ConfigError, NonFiniteLoss
 from inference.trainer import CHECKPOINT_NAME
 
 log = logging.getLogger("train")
-USER_ERRORS = (ConfigError, DataError, NonFiniteLoss, FileNotFoundError)
+USER_ERRORS = (ConfigError, DataError, NonFiniteLoss, FileNotFoundError, CheckpointError, InstantiationException)
 RESUME_OVERRIDABLE = ("trainer.max_steps", "trainer.progress", "device")
 
 

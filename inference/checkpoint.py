@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from inference.errors import CheckpointError
+
 
 def rng_state() -> dict[str, Any]:
     """Every RNG a training step can touch: Python, NumPy, torch CPU and (if present) CUDA."""
@@ -52,4 +54,4 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         return torch.load(path, map_location=map_location, weights_only=False)
     except Exception as err:  # torch raises several types for truncated or foreign files
-        raise RuntimeError(f"checkpoint {path} is unreadable ({type(err).__name__}: {err})") from err
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(err).__name__}: {err})") from err

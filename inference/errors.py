@@ -7,3 +7,7 @@ class ConfigError(ValueError):
 
 class NonFiniteLoss(RuntimeError):
     """Training produced a NaN/Inf loss; the last good checkpoint was kept."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file exists but cannot be read (truncated, foreign or from an incompatible version)."""

@@ -1,29 +1,56 @@
-"""Pictures of a model at work: test sequences, reconstructions and feature swaps in one grid."""
+"""Pictures of a model at work: test sequences, reconstructions and feature swaps, labelled."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Callable
 
 import torch
-from torchvision.utils import save_image
 
 from inference.anneal import SiteGroups
 from inference.latents import reconstruct, swap
 
 
-def _as_rgb(frames: torch.Tensor) -> torch.Tensor:
-    """(N, T, C, H, W) -> (N*T, 3, H, W) so grey and colour frames share one grid."""
-    flat = frames.reshape(-1, *frames.shape[2:]).clamp(0, 1)
-    return flat.expand(-1, 3, -1, -1) if flat.shape[1] == 1 else flat
+def _strip(frames: torch.Tensor) -> torch.Tensor:
+    """(T, C, H, W) -> one (H, T*W, 3) image strip, time left to right, 1-px grey separators."""
+    frames = frames.clamp(0, 1).cpu()
+    if frames.shape[1] == 1:
+        frames = frames.expand(-1, 3, -1, -1)
+    padded = torch.nn.functional.pad(frames, (0, 1), value=0.5)
+    return padded.permute(2, 0, 3, 1).reshape(frames.shape[2], -1, 3)
+
+
+def save_rows(rows: list[tuple[str, torch.Tensor]], path: str | Path, title: str = "") -> None:
+    """Save labelled rows of sequences (each (T, C, H, W)) as one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows), 1, figsize=(1.0 + 0.9 * rows[0][1].shape[0], 0.95 * len(rows)), squeeze=False)
+    for ax, (label, frames) in zip(axes[:, 0], rows):
+        ax.imshow(_strip(frames).numpy(), interpolation="nearest")
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout(pad=0.3)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
 
 
 @torch.no_grad()
 def save_reconstruction_and_swap(model: Callable, guide: Callable, groups: SiteGroups, x: torch.Tensor, path: str | Path) -> None:
-    """One row per sequence: a, recon(a), b, recon(b), static(a)+dynamics(b), static(b)+dynamics(a); time left to right."""
+    """Per pair (A, B): A, its reconstruction, B, its reconstruction, then static(A)+dynamics(B) and static(B)+dynamics(A)."""
     half = x.shape[0] // 2
     if half == 0:
         raise ValueError("need at least two sequences to draw a swap")
     a, b = x[:half], x[half : 2 * half]
-    rows = [a, reconstruct(model, guide, a), b, reconstruct(model, guide, b), swap(model, guide, groups, a, b), swap(model, guide, groups, b, a)]
-    grid = torch.stack(rows, dim=1).reshape(-1, *x.shape[1:])  # sequence-major: a_i, recon a_i, ...
-    save_image(_as_rgb(grid.cpu()), str(path), nrow=x.shape[1], padding=1, pad_value=0.5)
+    recon_a, recon_b = reconstruct(model, guide, a), reconstruct(model, guide, b)
+    swap_ab, swap_ba = swap(model, guide, groups, a, b), swap(model, guide, groups, b, a)
+    rows = []
+    for i in range(half):
+        rows += [
+            (f"A{i}", a[i]), (f"recon A{i}", recon_a[i]), (f"B{i}", b[i]), (f"recon B{i}", recon_b[i]),
+            (f"static A{i}\n+ dynamics B{i}", swap_ab[i]), (f"static B{i}\n+ dynamics A{i}", swap_ba[i]),
+        ]
+    save_rows(rows, path, title="test sequences, reconstructions (posterior means) and static/dynamics swaps; time →")

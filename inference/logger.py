@@ -73,13 +73,19 @@ def plot_curves(csv_path: str | Path, png_path: str | Path) -> None:
     steps = [int(r["step"]) for r in rows]
     kl_keys = [k for k in rows[0] if k.startswith("kl_")]
     fig, (ax_loss, ax_kl) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for key in ("loss", "elbo"):
-        if key in rows[0]:
-            ax_loss.plot(steps, [float(r[key]) for r in rows], label=key)
-    ax_loss.set(xlabel="step", title="loss per sequence (annealed) / ELBO"); ax_loss.legend()
+    curves = {"annealed loss": [float(r["loss"]) for r in rows], "-ELBO": [-float(r["elbo"]) for r in rows]}
+    for label, values in curves.items():
+        ax_loss.plot(steps, values, label=label)
+    settled = [v for values in curves.values() for v in values[len(values) // 10 :]]
+    if len(settled) > 1 and max(settled) > min(settled):  # zoom past the first drop: the pixel constant hides the rest
+        margin = 0.05 * (max(settled) - min(settled))
+        ax_loss.set_ylim(min(settled) - margin, max(settled) + margin)
+    ax_loss.set(xlabel="step", title="per sequence (lower is better)")
+    ax_loss.legend()
     for key in kl_keys:
         ax_kl.plot(steps, [float(r[key]) for r in rows], label=key)
-    ax_kl.set(xlabel="step", title="KL per sequence by latent group"); ax_kl.legend()
+    ax_kl.set(xlabel="step", title="KL per sequence by latent group (nats)")
+    ax_kl.legend()
     fig.tight_layout()
     fig.savefig(png_path, dpi=100)
     plt.close(fig)

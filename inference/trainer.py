@@ -103,7 +103,9 @@ class Trainer:
         }
 
     def save(self) -> None:
-        """Atomically write the checkpoint of the current (finite) step."""
+        """Atomically write the checkpoint of the current step; refuses parameters that are NaN/Inf."""
+        if not self._parameters_finite():
+            self._check_finite(math.nan, self.step, what="parameters")
         save_checkpoint(self.checkpoint_path, self.state())
         self.last_good_step = self.step
 
@@ -133,7 +135,7 @@ class Trainer:
         try:
             while self.step < self.max_steps and not self._stop_requested:
                 step = self.step + 1
-                loss = self.svi.step(self.batch(step), self.annealer.weights(step, self.device))
+                loss = self._svi_step(step)
                 self._check_finite(loss, step)
                 self.step = step
                 running.append(loss / self.order.batch_size)
@@ -156,7 +158,19 @@ class Trainer:
             self._restore_handlers(previous_handlers)
         return scalars
 
-    def _check_finite(self, loss: float, step: int) -> None:
+    def _svi_step(self, step: int) -> float:
+        """One SVI step; invalid distribution parameters caused by NaN/Inf weights count as a non-finite loss."""
+        try:
+            return self.svi.step(self.batch(step), self.annealer.weights(step, self.device))
+        except ValueError:
+            if self._parameters_finite():
+                raise
+            return math.nan
+
+    def _parameters_finite(self) -> bool:
+        return all(torch.isfinite(p).all() for module in (self.model, self.guide) for p in module.parameters())
+
+    def _check_finite(self, loss: float, step: int, what: str = "loss") -> None:
         if math.isfinite(loss):
             return
         where = (
@@ -165,7 +179,7 @@ class Trainer:
             if self.last_good_step is not None
             else "no checkpoint was written yet; lower the learning rate and start again"
         )
-        raise NonFiniteLoss(f"loss became {loss} at step {step}; stopped without saving: {where}")
+        raise NonFiniteLoss(f"{what} became NaN/Inf at step {step}; stopped without saving: {where}")
 
     def _diagnostics_rng(self):
         """Diagnostics and pictures sample too: run them on a forked RNG so training stays repeatable."""

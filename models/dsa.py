@@ -38,6 +38,8 @@ class DSA(nn.Module):
         likelihood_scale: float = 0.7071,
     ) -> None:
         super().__init__()
+        if min(static_dim, dynamics_dim, hidden_dim, width) < 1:
+            raise ValueError("DSA sizes static_dim, dynamics_dim, hidden_dim and width must be >= 1")
         channels, height, width_px = frame_shape
         if height != width_px:
             raise ValueError(f"DSA expects square frames, got {frame_shape}")

@@ -1,0 +1,117 @@
+"""Evaluate trained runs: `python evaluate.py run=<run dir>` (or a sweep directory) -> metrics.json, report.md, figures."""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import default_collate
+
+from data import DataError
+from inference.anneal import SiteGroups
+from inference.build import build_data, build_model_and_guide, preview_batch, select_device
+from inference.checkpoint import load_checkpoint
+from inference.errors import CheckpointError, ConfigError
+from inference.figures import save_reconstruction_and_swap
+from inference.latents import elbo_terms
+from inference.trainer import CHECKPOINT_NAME
+
+log = logging.getLogger("evaluate")
+
+
+def find_runs(path: Path) -> list[Path]:
+    """Run directories at or below ``path`` (a run holds checkpoints/checkpoint.pt)."""
+    if (path / "checkpoints" / CHECKPOINT_NAME).is_file():
+        return [path]
+    runs = sorted(p.parent.parent for p in path.glob(f"**/checkpoints/{CHECKPOINT_NAME}"))
+    if not runs:
+        raise FileNotFoundError(f"no trained run under {path} (expected checkpoints/{CHECKPOINT_NAME})")
+    return runs
+
+
+def evaluate_run(run_dir: Path, cfg: DictConfig) -> dict[str, float]:
+    """Test-set ELBO terms of one run, written to <run>/eval/ with a reconstruction + swap figure."""
+    state = load_checkpoint(run_dir / "checkpoints" / CHECKPOINT_NAME)
+    train_cfg = OmegaConf.create(state["config"])
+    device = select_device(cfg.device)
+    dataset = build_data(train_cfg, cfg.split)
+    model, guide = build_model_and_guide(train_cfg, dataset)
+    model.load_state_dict(state["model"]), guide.load_state_dict(state["guide"])
+    model.to(device).eval(), guide.to(device).eval()
+    groups = SiteGroups(model.latent_groups)
+    count = len(dataset) if cfg.max_sequences is None else min(cfg.max_sequences, len(dataset))
+    torch.manual_seed(0)
+    totals: dict[str, float] = {}
+    for start in range(0, count, cfg.batch_size):
+        x = default_collate([dataset[i] for i in range(start, min(start + cfg.batch_size, count))])["x"].to(device)
+        for key, value in elbo_terms(model, guide, x, groups).items():
+            totals[key] = totals.get(key, 0.0) + value * x.shape[0]
+    metrics = {key: value / count for key, value in totals.items()}
+    metrics.update(step=state["step"], sequences=count, split=cfg.split)
+    out = run_dir / "eval"
+    out.mkdir(exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    save_reconstruction_and_swap(model, guide, groups, preview_batch(dataset).to(device), out / "recon_swap.png")
+    (out / "report.md").write_text(report(run_dir, train_cfg, metrics))
+    log.info("%s: %s", run_dir, {k: round(v, 2) if isinstance(v, float) else v for k, v in metrics.items()})
+    return metrics
+
+
+def report(run_dir: Path, train_cfg: DictConfig, metrics: dict) -> str:
+    """A short human-readable report of one run."""
+    model = train_cfg.model._target_.rsplit(".", 1)[-1]
+    lines = [
+        f"# Evaluation of `{run_dir}`",
+        "",
+        f"Model {model}, guide `{train_cfg.guide.name}`, data `{train_cfg.data.name}`, likelihood `{train_cfg.model.get('likelihood', '?')}`, "
+        f"seed {train_cfg.seed}, trained {metrics['step']} steps.",
+        "",
+        f"Per-sequence values on {metrics['sequences']} {metrics['split']} sequences (analytic KL, unannealed, posterior samples):",
+        "",
+        "| quantity | value |",
+        "| --- | --- |",
+        *[f"| {k} | {v:.2f} |" for k, v in metrics.items() if isinstance(v, float)],
+        "",
+        "![reconstructions and swaps](recon_swap.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_table(rows: list[tuple[Path, dict]], out_dir: Path) -> None:
+    """Comparison table across the runs of a sweep, as markdown and CSV."""
+    keys = sorted({k for _, m in rows for k, v in m.items() if isinstance(v, float)})
+    with (out_dir / "comparison.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["run", *keys])
+        for run_dir, metrics in rows:
+            writer.writerow([str(run_dir.relative_to(out_dir)), *[f"{metrics.get(k, float('nan')):.4f}" for k in keys]])
+    lines = ["| run | " + " | ".join(keys) + " |", "|" + " --- |" * (len(keys) + 1)]
+    lines += [f"| {run_dir.relative_to(out_dir)} | " + " | ".join(f"{m.get(k, float('nan')):.2f}" for k in keys) + " |" for run_dir, m in rows]
+    (out_dir / "comparison.md").write_text("\n".join(lines) + "\n")
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point; one-line errors for bad input."""
+    try:
+        if not cfg.run:
+            raise ConfigError("say which run to evaluate: python evaluate.py run=<run dir or sweep dir>")
+        root = Path(cfg.run).expanduser()
+        rows = [(run_dir, evaluate_run(run_dir, cfg)) for run_dir in find_runs(root)]
+        if len(rows) > 1:
+            write_table(rows, root)
+            log.info("comparison table: %s", root / "comparison.md")
+    except (ConfigError, DataError, FileNotFoundError, CheckpointError) as err:
+        log.error("%s", err)
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

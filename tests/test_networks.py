@@ -1,0 +1,38 @@
+"""Shared networks: shapes for 64 and 32 px, clear errors, positive scales."""
+import pytest
+import torch
+
+from networks import BiLSTM, FrameDecoder, FrameEncoder, GaussianHead
+
+
+@pytest.mark.parametrize("size", [64, 32, 16])
+def test_encoder_decoder_shapes(size):
+    encoder = FrameEncoder(size, 3, out_dim=10, width=4)
+    decoder = FrameDecoder(7, size, 3, width=4)
+    frames = torch.rand(2, 5, 3, size, size)
+    assert encoder(frames).shape == (2, 5, 10)
+    assert decoder(torch.randn(2, 5, 7)).shape == (2, 5, 3, size, size)
+
+
+def test_encoder_rejects_wrong_frame_size():
+    with pytest.raises(ValueError, match="expects frames of shape"):
+        FrameEncoder(64, 3, 10)(torch.rand(2, 3, 32, 32))
+    with pytest.raises(ValueError, match="power of two"):
+        FrameEncoder(48, 3, 10)
+
+
+def test_gaussian_head_scale_is_positive():
+    loc, scale = GaussianHead(6, 3, hidden_dim=5)(torch.randn(100, 6) * 100)
+    assert loc.shape == scale.shape == (100, 3)
+    assert (scale > 0).all()
+
+
+def test_bilstm_summary_reads_whole_sequence():
+    rnn = BiLSTM(3, 4)
+    x = torch.randn(2, 6, 3)
+    states, summary = rnn(x)
+    assert states.shape == (2, 6, 8) and summary.shape == (2, 8)
+    x_changed = x.clone()
+    x_changed[:, -1] += 1.0  # the last frame must reach the backward half of the summary too
+    _, summary_changed = rnn(x_changed)
+    assert not torch.allclose(summary[:, 4:], summary_changed[:, 4:])
