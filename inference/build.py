@@ -7,16 +7,32 @@ from typing import Any
 import pyro
 import pyro.poutine as poutine
 import torch
-from hydra.utils import instantiate
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.data import Dataset, default_collate
 
+from data import DataError
 from guides import valid_guides
 from inference.anneal import Annealer, SiteGroups
 from inference.errors import ConfigError
 from inference.latents import latent_sites, site_kls
 from inference.trainer import Trainer
+
+
+def instantiate(node: DictConfig, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate`` that surfaces the user's mistake, not Hydra's wrapper around it."""
+    try:
+        return hydra_instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, (ConfigError, DataError)):
+            raise cause from None
+        if isinstance(cause, (ValueError, TypeError)):  # bad sizes or unknown keyword in a config file
+            target = node.get("_target_", "?") if isinstance(node, DictConfig) else "?"
+            raise ConfigError(f"cannot build {target}: {cause}") from None
+        raise
 
 
 def select_device(name: str) -> torch.device:
@@ -47,8 +63,8 @@ def check_pair(model: nn.Module, guide: nn.Module, x: torch.Tensor) -> None:
     groups = SiteGroups(model.latent_groups)
     with torch.no_grad(), poutine.block():
         guide_trace = poutine.trace(guide).get_trace(x)
-        model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x)
-        model_sites, guide_sites = latent_sites(model_trace), latent_sites(guide_trace)
+        prior_trace = poutine.trace(model).get_trace(x)  # the model alone: its own site shapes
+        model_sites, guide_sites = latent_sites(prior_trace), latent_sites(guide_trace)
         if set(model_sites) != set(guide_sites):
             raise ConfigError(
                 f"guide '{guide.name}' does not fit model '{model.name}': latent sites differ "
@@ -57,9 +73,13 @@ def check_pair(model: nn.Module, guide: nn.Module, x: torch.Tensor) -> None:
             )
         for name, site in model_sites.items():
             if site["fn"].shape() != guide_sites[name]["fn"].shape():
-                raise ConfigError(f"site '{name}': model shape {tuple(site['fn'].shape())} != guide shape {tuple(guide_sites[name]['fn'].shape())}")
+                raise ConfigError(
+                    f"guide '{guide.name}' does not fit model '{model.name}': site '{name}' has shape "
+                    f"{tuple(guide_sites[name]['fn'].shape())} in the guide, {tuple(site['fn'].shape())} in the model"
+                )
             if groups.index(name) is None:
                 raise ConfigError(f"latent site '{name}' of model '{model.name}' belongs to no latent group {model.latent_groups}")
+        model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x)
         site_kls(model_trace, guide_trace)  # raises if any pair lacks an analytic KL
 
 

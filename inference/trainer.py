@@ -89,6 +89,7 @@ class Trainer:
         self.step = 0
         self.last_good_step: int | None = None
         self._stop_requested = False
+        self._running: list[float] = []  # per-sequence losses since the last log row (kept in checkpoints)
 
     # ----- state -----
     def state(self) -> dict[str, Any]:
@@ -99,6 +100,7 @@ class Trainer:
             "guide": self.guide.state_dict(),
             "optim": self.optim.get_state(),
             "rng": rng_state(),
+            "running_losses": list(self._running),
             "config": self.config,
         }
 
@@ -117,6 +119,7 @@ class Trainer:
         pyro.clear_param_store()
         self.optim.set_state(state["optim"])
         set_rng_state(state["rng"])
+        self._running = list(state.get("running_losses", []))
         self.step = self.last_good_step = state["step"]
 
     # ----- loop -----
@@ -131,18 +134,19 @@ class Trainer:
         scalars: dict[str, float] = {}
         previous_handlers = self._install_stop_handlers()
         bar = tqdm(total=self.max_steps, initial=self.step, disable=not self.progress, dynamic_ncols=True, desc="train")
-        running, started = [], time.perf_counter()
+        started, timed_steps = time.perf_counter(), 0
         try:
             while self.step < self.max_steps and not self._stop_requested:
                 step = self.step + 1
                 loss = self._svi_step(step)
                 self._check_finite(loss, step)
                 self.step = step
-                running.append(loss / self.order.batch_size)
+                self._running.append(loss / self.order.batch_size)
+                timed_steps += 1
                 if step % self.log_every == 0 or step == self.max_steps:
-                    scalars = self._log(logger, running, started)
+                    scalars = self._log(logger, (time.perf_counter() - started) / timed_steps)
                     bar.set_postfix({k: f"{v:.1f}" for k, v in scalars.items() if k in ("loss", "elbo") or k.startswith("kl_")})
-                    running, started = [], time.perf_counter()
+                    started, timed_steps = time.perf_counter(), 0
                 if step % self.image_every == 0 or step == self.max_steps:
                     self._draw(step)
                 if step % self.checkpoint_every == 0 or step == self.max_steps:
@@ -185,16 +189,18 @@ class Trainer:
         """Diagnostics and pictures sample too: run them on a forked RNG so training stays repeatable."""
         return torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
 
-    def _log(self, logger: RunLogger, running: list[float], started: float) -> dict[str, float]:
+    def _log(self, logger: RunLogger, sec_per_step: float) -> dict[str, float]:
         with self._diagnostics_rng():
             terms = elbo_terms(self.model, self.guide, self.batch(self.step), self.groups)
         scalars = {
-            "loss": sum(running) / len(running),
+            "loss": sum(self._running) / len(self._running),
             **terms,
             **{f"weight_{k}": v for k, v in self.annealer.as_dict(self.step).items()},
-            "sec_per_step": (time.perf_counter() - started) / len(running),
+            "sec_per_step": sec_per_step,
         }
         logger.log(self.step, scalars)
+        if self.step % self.log_every == 0:  # an extra row at a run's last step does not restart the window
+            self._running = []
         return scalars
 
     def _draw(self, step: int) -> None:
