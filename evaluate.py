@@ -9,16 +9,15 @@ from pathlib import Path
 
 import hydra
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.utils.data import default_collate
 
 from data import DataError
 from inference.anneal import SiteGroups
-from inference.build import build_data, build_model_and_guide, preview_batch, select_device
-from inference.checkpoint import load_checkpoint
+from inference.build import load_run, preview_batch
 from inference.errors import CheckpointError, ConfigError
 from inference.figures import save_reconstruction_and_swap
-from inference.latents import elbo_terms
+from inference.latents import elbo_terms, reconstruct
 from inference.trainer import CHECKPOINT_NAME
 
 log = logging.getLogger("evaluate")
@@ -36,20 +35,17 @@ def find_runs(path: Path) -> list[Path]:
 
 def evaluate_run(run_dir: Path, cfg: DictConfig) -> dict[str, float]:
     """Test-set ELBO terms of one run, written to <run>/eval/ with a reconstruction + swap figure."""
-    state = load_checkpoint(run_dir / "checkpoints" / CHECKPOINT_NAME)
-    train_cfg = OmegaConf.create(state["config"])
-    device = select_device(cfg.device)
-    dataset = build_data(train_cfg, cfg.split)
-    model, guide = build_model_and_guide(train_cfg, dataset)
-    model.load_state_dict(state["model"]), guide.load_state_dict(state["guide"])
-    model.to(device).eval(), guide.to(device).eval()
+    train_cfg, model, guide, dataset, state = load_run(run_dir, cfg.split, cfg.device)
+    device = next(model.parameters()).device
     groups = SiteGroups(model.latent_groups)
     count = len(dataset) if cfg.max_sequences is None else min(cfg.max_sequences, len(dataset))
     torch.manual_seed(0)
     totals: dict[str, float] = {}
     for start in range(0, count, cfg.batch_size):
         x = default_collate([dataset[i] for i in range(start, min(start + cfg.batch_size, count))])["x"].to(device)
-        for key, value in elbo_terms(model, guide, x, groups).items():
+        terms = elbo_terms(model, guide, x, groups)
+        terms["pixel_mse"] = (reconstruct(model, guide, x) - x).pow(2).mean().item()  # posterior-mean reconstruction
+        for key, value in terms.items():
             totals[key] = totals.get(key, 0.0) + value * x.shape[0]
     metrics = {key: value / count for key, value in totals.items()}
     metrics.update(step=state["step"], sequences=count, split=cfg.split)
@@ -71,11 +67,12 @@ def report(run_dir: Path, train_cfg: DictConfig, metrics: dict) -> str:
         f"Model {model}, guide `{train_cfg.guide.name}`, data `{train_cfg.data.name}`, likelihood `{train_cfg.model.get('likelihood', '?')}`, "
         f"seed {train_cfg.seed}, trained {metrics['step']} steps.",
         "",
-        f"Per-sequence values on {metrics['sequences']} {metrics['split']} sequences (analytic KL, unannealed, posterior samples):",
+        f"Values on {metrics['sequences']} {metrics['split']} sequences: ELBO terms per sequence in nats (analytic KL, unannealed, "
+        "one posterior sample); pixel_mse is the mean squared error per pixel of the posterior-mean reconstruction.",
         "",
         "| quantity | value |",
         "| --- | --- |",
-        *[f"| {k} | {v:.2f} |" for k, v in metrics.items() if isinstance(v, float)],
+        *[f"| {k} | {v:.5g} |" for k, v in metrics.items() if isinstance(v, float)],
         "",
         "![reconstructions and swaps](recon_swap.png)",
         "",
@@ -92,7 +89,7 @@ def write_table(rows: list[tuple[Path, dict]], out_dir: Path) -> None:
         for run_dir, metrics in rows:
             writer.writerow([str(run_dir.relative_to(out_dir)), *[f"{metrics.get(k, float('nan')):.4f}" for k in keys]])
     lines = ["| run | " + " | ".join(keys) + " |", "|" + " --- |" * (len(keys) + 1)]
-    lines += [f"| {run_dir.relative_to(out_dir)} | " + " | ".join(f"{m.get(k, float('nan')):.2f}" for k in keys) + " |" for run_dir, m in rows]
+    lines += [f"| {run_dir.relative_to(out_dir)} | " + " | ".join(f"{m.get(k, float('nan')):.5g}" for k in keys) + " |" for run_dir, m in rows]
     (out_dir / "comparison.md").write_text("\n".join(lines) + "\n")
 
 

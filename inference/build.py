@@ -18,7 +18,8 @@ from guides import valid_guides
 from inference.anneal import Annealer, SiteGroups
 from inference.errors import ConfigError
 from inference.latents import latent_sites, site_kls
-from inference.trainer import Trainer
+from inference.checkpoint import load_checkpoint
+from inference.trainer import CHECKPOINT_NAME, Trainer
 
 
 def instantiate(node: DictConfig, **kwargs: Any) -> Any:
@@ -108,3 +109,15 @@ def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: t
         model, guide, train_set, optim, annealer, run_dir,
         seed=cfg.seed, device=device, preview=preview, config=config, **cfg.trainer,
     )
+
+
+def load_run(run_dir: str | Path, split: str = "test", device: str = "cpu") -> tuple[DictConfig, nn.Module, nn.Module, Dataset, dict[str, Any]]:
+    """A trained run ready to inspect: (config, model, guide, data ``split``, checkpoint state), in eval mode."""
+    state = load_checkpoint(Path(run_dir) / "checkpoints" / CHECKPOINT_NAME)
+    cfg = OmegaConf.create(state["config"])
+    dataset = build_data(cfg, split)
+    model, guide = build_model_and_guide(cfg, dataset)
+    model.load_state_dict(state["model"])
+    guide.load_state_dict(state["guide"])
+    target = select_device(device)
+    return cfg, model.to(target).eval(), guide.to(target).eval(), dataset, state

@@ -83,9 +83,9 @@ class Trainer:
         self.progress, self.config = progress, config or {}
         self.preview = preview.to(self.device) if preview is not None else None
         self.order = BatchOrder(len(train_set), batch_size, seed)
-        elbo = JitTraceMeanField_ELBO(ignore_jit_warnings=True) if jit else TraceMeanField_ELBO()
+        self.elbo = JitTraceMeanField_ELBO(ignore_jit_warnings=True) if jit else TraceMeanField_ELBO()
         pyro.clear_param_store()  # params live in the modules; a stale store would shadow them
-        self.svi = SVI(Annealed(self.model, self.groups), Annealed(self.guide, self.groups), optim, loss=elbo)
+        self.svi = SVI(Annealed(self.model, self.groups), Annealed(self.guide, self.groups), optim, loss=self.elbo)
         self.step = 0
         self.last_good_step: int | None = None
         self._stop_requested = False

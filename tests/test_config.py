@@ -97,3 +97,25 @@ def test_cli_train_then_resume_continues(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     lines = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in lines] == ["step", "1", "2", "3", "4"]
+
+
+def test_cli_sweep_then_evaluate_writes_comparison(tmp_path):
+    sweep = train_cli("-m", "guide=factorised,full", *TINY, f"cache_dir={tmp_path / 'cache'}", "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert sweep.returncode == 0, sweep.stderr
+    runs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if (p / "checkpoints" / "checkpoint.pt").is_file())
+    assert runs == ["0-dsa-factorised-seed0", "1-dsa-full-seed0"]
+    evaluation = subprocess.run(
+        [sys.executable, str(ROOT / "evaluate.py"), "run=sweep", "max_sequences=4"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert evaluation.returncode == 0, evaluation.stderr
+    table = (tmp_path / "sweep" / "comparison.md").read_text()
+    assert "0-dsa-factorised-seed0" in table and "1-dsa-full-seed0" in table and "kl_static" in table
+    for run_name in runs:
+        metrics = (tmp_path / "sweep" / run_name / "eval" / "metrics.json").read_text()
+        assert '"sequences": 4' in metrics and '"split": "test"' in metrics
+        assert (tmp_path / "sweep" / run_name / "eval" / "recon_swap.png").is_file()
+
+
+def test_evaluate_without_a_run_is_a_clear_error(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "run=nowhere"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "no trained run under nowhere" in result.stderr and "Traceback" not in result.stderr

@@ -122,3 +122,37 @@ def test_unreadable_checkpoint_is_a_clear_error(tmp_path):
         load_checkpoint(tmp_path / "bad.pt")
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_same_seed_same_result(tmp_path):
+    first = make_trainer(tmp_path / "a", max_steps=4)
+    first.fit()
+    pyro.clear_param_store()
+    second = make_trainer(tmp_path / "b", max_steps=4)
+    second.fit()
+    for name, value in params(first).items():
+        assert torch.equal(value, params(second)[name]), name
+
+
+def test_jit_elbo_compiles_once_while_annealing_weights_change(tmp_path):
+    trainer = make_trainer(tmp_path, max_steps=8, jit=True)  # the static weight ramps 0.1 -> 1 over 5 steps
+    trainer.fit()
+    compiled = trainer.elbo._differentiable_loss.compiled
+    assert len(compiled) == 1  # weights are a tensor argument: one trace for every step
+
+
+
+def test_jit_elbo_follows_the_weights_it_is_given(tmp_path):
+    """A weight baked into the JIT trace as a constant would freeze annealing; the tensor argument must flow."""
+    from pyro.infer import TraceMeanField_ELBO
+
+    trainer = make_trainer(tmp_path, max_steps=2, jit=True)
+    trainer.fit()
+    x = trainer.batch(1)
+    model, guide = trainer.svi.model, trainer.svi.guide
+    for weights in (torch.tensor([0.1, 1.0]), torch.tensor([5.0, 0.5])):
+        pyro.set_rng_seed(11)
+        jitted = trainer.elbo.loss(model, guide, x, weights)
+        pyro.set_rng_seed(11)
+        plain = TraceMeanField_ELBO().loss(model, guide, x, weights)
+        assert jitted == pytest.approx(plain, rel=1e-4)
