@@ -262,6 +262,35 @@ def load_split(
     return load_or_build(f"sprites-{split}", settings, lambda: generate_split(split, n_characters, raw_dir), cache_dir)
 
 
+UPSTREAM_URL = "https://raw.githubusercontent.com/YingzhenLi/Sprites/3ce4048c5227802bd8f1888e293fd3afdba91c0c/{path}"
+
+
+def download_layers(dest: str | os.PathLike[str], url: str = UPSTREAM_URL) -> Path:
+    """Fetch the DSA layer sheets from the authors' repository into ``dest``, verified against our SHA256SUMS.
+
+    For installs without the vendored copy; the expected hashes always come from this repository.
+    """
+    from urllib.request import urlopen
+
+    dest = Path(dest)
+    sums = _read_checksums(RAW_DIR)
+    for rel in LAYER_FILES:
+        target = dest / rel
+        if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == sums[rel]:
+            continue
+        try:
+            with urlopen(url.format(path=rel), timeout=60) as response:
+                payload = response.read()
+        except OSError as err:
+            raise DataError(f"could not download {url.format(path=rel)}: {err}") from err
+        if hashlib.sha256(payload).hexdigest() != sums[rel]:
+            raise DataError(f"downloaded {rel} does not match its SHA256SUMS entry; not using it")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(payload)
+    (dest / "SHA256SUMS").write_text("".join(f"{sums[rel]}  {rel}\n" for rel in LAYER_FILES))
+    return dest
+
+
 LABELS_INFO = {
     "attributes": {"names": ATTRIBUTE_NAMES, "num_classes": NUM_CLASSES, "values": ATTRIBUTE_VALUES},
     "action": {"num_classes": len(ACTION_NAMES), "names": ACTION_NAMES, "actions": ACTIONS, "directions": DIRECTIONS},
@@ -286,9 +315,17 @@ class SpritesDataset(ArraySequenceDataset):
         test_characters: int | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         raw_dir: str | os.PathLike[str] | None = None,
+        download: bool = False,
     ) -> None:
-        """Load (generating on first use) the first train/test_characters characters of a split."""
+        """Load (generating on first use) the first train/test_characters characters of a split.
+
+        ``download=True`` fetches missing layer sheets into ``raw_dir`` (required then) from the DSA repository.
+        """
         check_split(split)
+        if download:
+            if raw_dir is None:
+                raise DataError("download=true needs raw_dir=<folder> to download the layer sheets into")
+            download_layers(raw_dir)
         counts = {"train": check_subset("train", train_characters), "test": check_subset("test", test_characters)}
         self.split = split
         self.n_characters = counts[split]

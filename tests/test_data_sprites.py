@@ -207,3 +207,28 @@ def test_registry(cache_dir: Path) -> None:
     assert data.DATASETS["sprites"] is SpritesDataset
     with pytest.raises(DataError, match="unknown dataset 'mnist'; valid: sprites"):
         data.build_dataset("mnist", "train")
+
+
+def test_download_path_verifies_against_vendored_checksums(tmp_path, monkeypatch):
+    """The public download path, served here from the vendored files; a tampered download is refused."""
+    import io
+    import urllib.request
+
+    from data.sprites import RAW_DIR, UPSTREAM_URL, download_layers
+
+    served = {}
+
+    def fake_urlopen(url, timeout=None):
+        rel = url.split("3ce4048c5227802bd8f1888e293fd3afdba91c0c/")[1]
+        served[rel] = True
+        return io.BytesIO((RAW_DIR / rel).read_bytes())
+
+    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+    dest = download_layers(tmp_path / "raw")
+    assert len(served) == 25 and (dest / "hair" / "3.png").read_bytes() == (RAW_DIR / "hair" / "3.png").read_bytes()
+    assert render_character(777, raw_dir=dest).shape == (3, 3, 8, 64, 64, 3)
+    (dest / "hair" / "3.png").unlink()
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: io.BytesIO(b"tampered"))
+    with pytest.raises(DataError, match="does not match its SHA256SUMS"):
+        download_layers(dest)
+    assert UPSTREAM_URL.startswith("https://raw.githubusercontent.com/YingzhenLi/Sprites/")
