@@ -26,14 +26,15 @@ def save_rows(rows: list[tuple[str, torch.Tensor]], path: str | Path, title: str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(rows), 1, figsize=(1.0 + 0.9 * rows[0][1].shape[0], 0.95 * len(rows)), squeeze=False)
+    height = 0.4 + 0.95 * len(rows)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(1.6 + 0.9 * rows[0][1].shape[0], height), squeeze=False)
     for ax, (label, frames) in zip(axes[:, 0], rows):
         ax.imshow(_strip(frames).numpy(), interpolation="nearest")
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.3)
+        fig.suptitle(title, fontsize=9, y=1 - 0.1 / height)
+    fig.subplots_adjust(left=1.5 / fig.get_figwidth(), right=0.99, top=1 - 0.4 / height, bottom=0.01, hspace=0.1)
     fig.savefig(path, dpi=80)
     plt.close(fig)
 
