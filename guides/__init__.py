@@ -6,8 +6,9 @@ from torch import nn
 from inference.errors import ConfigError
 
 from guides.dsa import DSAFactorisedGuide, DSAFullGuide
+from guides.frame_gaussian import FrameGaussianGuide, SequenceGaussianGuide
 
-GUIDES: list[type[nn.Module]] = [DSAFactorisedGuide, DSAFullGuide]
+GUIDES: list[type[nn.Module]] = [DSAFactorisedGuide, DSAFullGuide, FrameGaussianGuide, SequenceGaussianGuide]
 
 
 def valid_guides(model_name: str) -> list[str]:

@@ -60,14 +60,19 @@ class Annealed:
 
 
 class Annealer:
-    """Holds one schedule per latent group and gives the weight vector for a step."""
+    """Holds one schedule per latent group and gives the weight vector for a step.
+
+    ``schedules`` maps group names to schedules; the key ``default`` (if given) serves every group
+    not named, otherwise unnamed groups keep weight 1. Naming a group the model lacks is an error.
+    """
 
     def __init__(self, group_names: list[str], schedules: Mapping[str, Callable[[int], float]]) -> None:
-        unknown = set(schedules) - set(group_names)
+        unknown = set(schedules) - set(group_names) - {"default"}
         if unknown:
             raise ValueError(f"annealing schedules for unknown latent groups {sorted(unknown)}; the model's groups are {group_names}")
+        fallback = schedules.get("default", Constant(1.0))
         self.group_names = group_names
-        self.schedules = {name: schedules.get(name, Constant(1.0)) for name in group_names}
+        self.schedules = {name: schedules.get(name, fallback) for name in group_names}
 
     def weights(self, step: int, device: torch.device | str = "cpu") -> torch.Tensor:
         """Tensor of the groups' weights at ``step``, in the order of ``group_names``."""

@@ -101,8 +101,12 @@ def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: t
     model.to(device), guide.to(device)
     check_pair(model, guide, default_collate([train_set[i] for i in range(min(2, len(train_set)))])["x"].to(device))
     pyro.set_rng_seed(cfg.seed)  # the check consumed randomness; start training from the seed
-    schedules: dict[str, Any] = instantiate(cfg.anneal, _convert_="all") or {}
-    annealer = Annealer(list(model.latent_groups), schedules)
+    settings: dict[str, Any] = instantiate(cfg.anneal, _convert_="all") or {}
+    schedules = {group: schedule for group, schedule in settings.items() if callable(schedule)}  # skip e.g. `beta: 2`
+    try:
+        annealer = Annealer(list(model.latent_groups), schedules)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     optim = instantiate(cfg.optim)
     config = OmegaConf.to_container(cfg, resolve=True)
     return Trainer(

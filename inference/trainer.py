@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import math
+from contextlib import contextmanager
 import shutil
 import signal
 import time
@@ -185,12 +186,18 @@ class Trainer:
         )
         raise NonFiniteLoss(f"{what} became NaN/Inf at step {step}; stopped without saving: {where}")
 
-    def _diagnostics_rng(self):
-        """Diagnostics and pictures sample too: run them on a forked RNG so training stays repeatable."""
-        return torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
+    @contextmanager
+    def _diagnostics(self):
+        """Diagnostics and pictures: forked RNG (training stays repeatable), eval mode (batch-norm statistics untouched)."""
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            self.model.eval(), self.guide.eval()
+            try:
+                yield
+            finally:
+                self.model.train(), self.guide.train()
 
     def _log(self, logger: RunLogger, sec_per_step: float) -> dict[str, float]:
-        with self._diagnostics_rng():
+        with self._diagnostics():
             terms = elbo_terms(self.model, self.guide, self.batch(self.step), self.groups)
         scalars = {
             "loss": sum(self._running) / len(self._running),
@@ -208,7 +215,7 @@ class Trainer:
             return
         images = self.run_dir / "images"
         images.mkdir(parents=True, exist_ok=True)
-        with self._diagnostics_rng():
+        with self._diagnostics():
             save_reconstruction_and_swap(self.model, self.guide, self.groups, self.preview, images / f"recon_swap_{step:06d}.png")
         shutil.copyfile(images / f"recon_swap_{step:06d}.png", self.run_dir / "recon_swap.png")  # the latest, easy to find
 

@@ -6,8 +6,9 @@ from torch import nn
 from inference.errors import ConfigError
 
 from models.dsa import DSA
+from models.hierarchical_vae import FrameVAE, HierarchicalVAE, SlowFeatureVAE
 
-MODELS: dict[str, type[nn.Module]] = {DSA.name: DSA}
+MODELS: dict[str, type[nn.Module]] = {cls.name: cls for cls in (DSA, HierarchicalVAE, FrameVAE, SlowFeatureVAE)}
 
 
 def model_class(name: str) -> type[nn.Module]:

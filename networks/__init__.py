@@ -4,8 +4,8 @@ Convention: every network is a plain ``torch.nn.Module``; a model or guide regis
 its whole module tree once per call with ``pyro.module(name, self)`` (as Pyro's
 ``examples/dmm.py`` does), so ``.to(device)`` and ``state_dict()`` behave as in torch.
 """
-from networks.frames import FrameDecoder, FrameEncoder
+from networks.frames import FrameDecoder, FrameEncoder, StagedConvDecoder, StagedConvEncoder
 from networks.heads import MLP, GaussianHead
 from networks.recurrent import BiLSTM, LSTMStep
 
-__all__ = ["FrameEncoder", "FrameDecoder", "GaussianHead", "MLP", "BiLSTM", "LSTMStep"]
+__all__ = ["FrameEncoder", "FrameDecoder", "StagedConvEncoder", "StagedConvDecoder", "GaussianHead", "MLP", "BiLSTM", "LSTMStep"]

@@ -66,3 +66,58 @@ class FrameDecoder(nn.Module):
         lead = code.shape[:-1]
         hidden = self.fc(code.reshape(-1, self.in_dim)).reshape(-1, self.top_ch, 4, 4)
         return self.deconv(hidden).reshape(*lead, *self.frame_shape)
+
+
+class StagedConvEncoder(nn.Module):
+    """Grathwohl & Wilson Table 4 style: per stage a 3x3 stride-1 and a 3x3 stride-2 conv, batch norm, ReLU; then a linear layer."""
+
+    def __init__(self, image_size: int, channels: int, out_dim: int, widths: tuple[int, ...] = (16, 32, 64, 128), hidden_dim: int = 256) -> None:
+        super().__init__()
+        if image_size % 2 ** len(widths):
+            raise ValueError(f"image_size {image_size} is not divisible by 2**{len(widths)} (one halving per stage)")
+        layers: list[nn.Module] = []
+        in_ch = channels
+        for width in widths:
+            for stride in (1, 2):
+                layers += [nn.Conv2d(in_ch, width, 3, stride=stride, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
+                in_ch = width
+        side = image_size // 2 ** len(widths)
+        self.conv = nn.Sequential(*layers)
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(in_ch * side * side, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim))
+        self.frame_shape, self.out_dim = (channels, image_size, image_size), out_dim
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        lead = frames.shape[:-3]
+        if tuple(frames.shape[-3:]) != self.frame_shape:
+            raise ValueError(f"StagedConvEncoder expects frames of shape (..., {', '.join(map(str, self.frame_shape))}), got {tuple(frames.shape)}")
+        return self.fc(self.conv(frames.reshape(-1, *self.frame_shape))).reshape(*lead, self.out_dim)
+
+
+class StagedConvDecoder(nn.Module):
+    """Grathwohl & Wilson Table 5 style: two linear layers to a 128-channel map, then per stage a 3x3 stride-1 and a stride-2 transposed conv."""
+
+    def __init__(self, in_dim: int, image_size: int, channels: int, widths: tuple[int, ...] = (128, 64, 32, 16), hidden_dim: int = 256) -> None:
+        super().__init__()
+        if image_size % 2 ** len(widths):
+            raise ValueError(f"image_size {image_size} is not divisible by 2**{len(widths)} (one doubling per stage)")
+        self.side, self.top = image_size // 2 ** len(widths), widths[0]
+        self.fc = nn.Sequential(
+            nn.Linear(in_dim, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU(),
+            nn.Linear(hidden_dim, self.top * self.side**2), nn.BatchNorm1d(self.top * self.side**2), nn.ReLU(),
+        )
+        layers: list[nn.Module] = []
+        in_ch = self.top
+        for i, width in enumerate(widths):
+            out_ch = channels if i == len(widths) - 1 else widths[i + 1]
+            layers += [nn.ConvTranspose2d(in_ch, width, 3, stride=1, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
+            layers.append(nn.ConvTranspose2d(width, out_ch, 3, stride=2, padding=1, output_padding=1))
+            if i < len(widths) - 1:
+                layers += [nn.BatchNorm2d(out_ch), nn.ReLU()]
+            in_ch = out_ch
+        self.deconv = nn.Sequential(*layers)
+        self.in_dim, self.frame_shape = in_dim, (channels, image_size, image_size)
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        lead = code.shape[:-1]
+        hidden = self.fc(code.reshape(-1, self.in_dim)).reshape(-1, self.top, self.side, self.side)
+        return self.deconv(hidden).reshape(*lead, *self.frame_shape)
