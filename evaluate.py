@@ -52,7 +52,9 @@ def evaluate_run(run_dir: Path, cfg: DictConfig) -> dict[str, float]:
     out = run_dir / "eval"
     out.mkdir(exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    save_reconstruction_and_swap(model, guide, groups, preview_batch(dataset).to(device), out / "recon_swap.png")
+    preview = preview_batch(dataset)
+    if preview is not None:
+        save_reconstruction_and_swap(model, guide, groups, preview.to(device), out / "recon_swap.png")
     (out / "report.md").write_text(report(run_dir, train_cfg, metrics))
     log.info("%s: %s", run_dir, {k: float(f"{v:.5g}") if isinstance(v, float) else v for k, v in metrics.items()})
     return metrics

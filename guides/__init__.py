@@ -7,8 +7,9 @@ from inference.errors import ConfigError
 
 from guides.dsa import DSAFactorisedGuide, DSAFullGuide
 from guides.frame_gaussian import FrameGaussianGuide, SequenceGaussianGuide
+from guides.unordered import UnorderedFactorisedGuide, UnorderedFullGuide
 
-GUIDES: list[type[nn.Module]] = [DSAFactorisedGuide, DSAFullGuide, FrameGaussianGuide, SequenceGaussianGuide]
+GUIDES: list[type[nn.Module]] = [DSAFactorisedGuide, DSAFullGuide, FrameGaussianGuide, SequenceGaussianGuide, UnorderedFactorisedGuide, UnorderedFullGuide]
 
 
 def valid_guides(model_name: str) -> list[str]:

@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.data import Dataset, default_collate
 
 from data import DataError
+from data.random_frames import RandomFrames
 from guides import valid_guides
 from inference.anneal import Annealer, SiteGroups
 from inference.errors import ConfigError
@@ -84,13 +85,20 @@ def check_pair(model: nn.Module, guide: nn.Module, x: torch.Tensor) -> None:
         site_kls(model_trace, guide_trace)  # raises if any pair lacks an analytic KL
 
 
-def preview_batch(dataset: Dataset, count: int = 8) -> torch.Tensor:
-    """A fixed, varied set of sequences for pictures (spread over the data set)."""
+def preview_batch(dataset: Dataset, count: int = 8, max_frames: int = 16) -> torch.Tensor | None:
+    """A fixed, varied set of sequences for pictures (spread over the data set); None if there are fewer than two.
+
+    Sequences longer than ``max_frames`` (e.g. a Sprites sheet of 178 poses) show 8 evenly spaced frames.
+    """
     count = min(count, len(dataset)) // 2 * 2
-    stride = max(1, len(dataset) // max(count, 1))
+    if count < 2:
+        return None
+    stride = max(1, len(dataset) // count)
     stride += stride % 9 == 0  # Sprites stores 9 actions per character: vary the action too
-    indices = [(i * stride) % len(dataset) for i in range(count)]
-    return default_collate([dataset[i] for i in indices])["x"]
+    x = default_collate([dataset[(i * stride) % len(dataset)] for i in range(count)])["x"]
+    if x.shape[1] > max_frames:
+        x = x[:, torch.linspace(0, x.shape[1] - 1, 8).round().long()]
+    return x
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: torch.Tensor | None) -> Trainer:
@@ -99,6 +107,8 @@ def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: t
     device = select_device(cfg.device)
     model, guide = build_model_and_guide(cfg, train_set)
     model.to(device), guide.to(device)
+    if getattr(model, "frames_per_step", None):  # unordered models train on a random subset of frames each step
+        train_set = RandomFrames(train_set, model.frames_per_step)
     check_pair(model, guide, default_collate([train_set[i] for i in range(min(2, len(train_set)))])["x"].to(device))
     pyro.set_rng_seed(cfg.seed)  # the check consumed randomness; start training from the seed
     settings: dict[str, Any] = instantiate(cfg.anneal, _convert_="all") or {}

@@ -7,8 +7,9 @@ from inference.errors import ConfigError
 
 from models.dsa import DSA
 from models.hierarchical_vae import FrameVAE, HierarchicalVAE, SlowFeatureVAE
+from models.unordered import UnorderedModel
 
-MODELS: dict[str, type[nn.Module]] = {cls.name: cls for cls in (DSA, HierarchicalVAE, FrameVAE, SlowFeatureVAE)}
+MODELS: dict[str, type[nn.Module]] = {cls.name: cls for cls in (DSA, HierarchicalVAE, FrameVAE, SlowFeatureVAE, UnorderedModel)}
 
 
 def model_class(name: str) -> type[nn.Module]:

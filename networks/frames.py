@@ -15,45 +15,54 @@ def _num_stages(image_size: int) -> int:
     return int(stages)
 
 
+def _stage_width(width: int, stage: int, growth: bool) -> int:
+    """Channels of a stage: doubling per stage up to 8x ``width`` when ``growth``, else constant."""
+    return width * 2 ** min(stage, 3) if growth else width
+
+
 class FrameEncoder(nn.Module):
     """Maps frames (..., C, H, W) to feature vectors (..., out_dim) with 4x4 stride-2 convolutions."""
 
-    def __init__(self, image_size: int, channels: int, out_dim: int, width: int = 32) -> None:
+    def __init__(self, image_size: int, channels: int, out_dim: int, width: int = 32, growth: bool = True) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         in_ch = channels
         for stage in range(_num_stages(image_size)):
-            out_ch = width * 2 ** min(stage, 3)
+            out_ch = _stage_width(width, stage, growth)
             layers += [nn.Conv2d(in_ch, out_ch, 4, stride=2, padding=1), nn.GroupNorm(min(8, out_ch), out_ch), nn.LeakyReLU(0.2)]
             in_ch = out_ch
         self.conv = nn.Sequential(*layers)
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(in_ch * 16, out_dim), nn.LeakyReLU(0.2))
-        self.image_size, self.channels, self.out_dim = image_size, channels, out_dim
+        self.image_size, self.channels, self.out_dim, self.map_channels = image_size, channels, out_dim, in_ch
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    def feature_map(self, frames: torch.Tensor) -> torch.Tensor:
+        """The convolutional trunk alone: (..., C, H, W) -> (..., map_channels, 4, 4)."""
         lead = frames.shape[:-3]
         if tuple(frames.shape[-3:]) != (self.channels, self.image_size, self.image_size):
             raise ValueError(
                 f"FrameEncoder expects frames of shape (..., {self.channels}, {self.image_size}, {self.image_size}), "
                 f"got {tuple(frames.shape)}"
             )
-        features = self.fc(self.conv(frames.reshape(-1, *frames.shape[-3:])))
-        return features.reshape(*lead, self.out_dim)
+        return self.conv(frames.reshape(-1, *frames.shape[-3:])).reshape(*lead, self.map_channels, 4, 4)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        feature_map = self.feature_map(frames)
+        return self.fc(feature_map.reshape(-1, self.map_channels, 4, 4)).reshape(*feature_map.shape[:-3], self.out_dim)
 
 
 class FrameDecoder(nn.Module):
     """Maps codes (..., in_dim) to per-pixel parameters (..., C, H, W) (unconstrained: logits or pre-sigmoid means)."""
 
-    def __init__(self, in_dim: int, image_size: int, channels: int, width: int = 32) -> None:
+    def __init__(self, in_dim: int, image_size: int, channels: int, width: int = 32, growth: bool = True) -> None:
         super().__init__()
         stages = _num_stages(image_size)
-        top_ch = width * 2 ** min(stages - 1, 3)
+        top_ch = _stage_width(width, stages - 1, growth)
         self.fc = nn.Sequential(nn.Linear(in_dim, top_ch * 16), nn.LeakyReLU(0.2))
         layers: list[nn.Module] = []
         in_ch = top_ch
         for stage in reversed(range(stages)):
             last = stage == 0
-            out_ch = channels if last else width * 2 ** min(stage - 1, 3)
+            out_ch = channels if last else _stage_width(width, stage - 1, growth)
             layers.append(nn.ConvTranspose2d(in_ch, out_ch, 4, stride=2, padding=1))
             if not last:
                 layers += [nn.GroupNorm(min(8, out_ch), out_ch), nn.LeakyReLU(0.2)]

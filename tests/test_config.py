@@ -27,11 +27,16 @@ TINY_MODEL = {  # per model: overrides that shrink its networks (TINY's model.* 
     "hierarchical_vae": ["model.decoder_widths=[8,4]", "model.hidden_dim=8"],
     "frame_vae": ["model.decoder_widths=[8,4]", "model.hidden_dim=8"],
     "slow_vae": ["model.decoder_widths=[8,4]", "model.hidden_dim=8"],
+    "unordered": ["model.static_dim=4", "model.hidden_dim=8", "model.width=4"],
 }
 
 
 TINY_DATA = {  # per data set: the smallest subset its size knobs allow (TINY's data.* keys are Sprites')
     "sprites": [o for o in TINY if o.startswith("data.")],
+    "bouncing_mnist": ["data.train_sequences=4", "data.test_sequences=2"],
+    "moving_mnist": ["data.train_sequences=4", "data.test_sequences=2"],
+    "sprites_helminger": ["data.train_characters=2", "data.test_characters=2"],
+    "sprites_vdsm": ["data.train_characters=1", "data.test_characters=1"],
 }
 
 
