@@ -11,7 +11,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from data import DataError
-from inference.build import build_data, build_trainer, preview_batch
+from inference.build import build_data, build_trainer, freeze, load_weights, preview_batch
 from inference.checkpoint import load_checkpoint
 from inference.errors import CheckpointError, ConfigError, NonFiniteLoss
 from inference.trainer import CHECKPOINT_NAME
@@ -19,10 +19,13 @@ from inference.trainer import CHECKPOINT_NAME
 log = logging.getLogger("train")
 USER_ERRORS = (ConfigError, DataError, NonFiniteLoss, FileNotFoundError, CheckpointError, InstantiationException)
 RESUME_OVERRIDABLE = ("trainer.max_steps", "trainer.progress", "device")
+STAGED_CONFIG = "staged_config.yaml"
 
 
 def run(cfg: DictConfig, run_dir: Path, resume_from: Path | None = None) -> dict[str, float]:
     """Train per ``cfg`` into ``run_dir``; continue from a checkpoint when ``resume_from`` is given."""
+    if cfg.get("stages"):
+        return run_stages(cfg, run_dir)
     train_set, test_set = build_data(cfg, "train"), build_data(cfg, "test")
     log.info("data: %d training / %d test sequences of %s", len(train_set), len(test_set), tuple(train_set.frame_shape))
     trainer = build_trainer(cfg, run_dir, train_set, preview_batch(test_set))
@@ -35,11 +38,49 @@ def run(cfg: DictConfig, run_dir: Path, resume_from: Path | None = None) -> dict
     return scalars
 
 
+STAGE_KEYS = ("name", "init_from", "freeze")
+
+
+def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
+    """Multi-stage training (e.g. VDSM §3.2): each stage overrides parts of ``cfg``, trains into ``run_dir/<name>``,
+    may start from an earlier stage's weights (``init_from``) and freeze modules by path (``freeze``).
+
+    A stage that already has a checkpoint resumes from it (a finished stage is skipped), so running the same
+    command again, or ``resume=<run dir>``, continues a killed staged run.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, run_dir / STAGED_CONFIG, resolve=True)
+    base = OmegaConf.create({k: v for k, v in OmegaConf.to_container(cfg).items() if k != "stages"})
+    train_set, test_set = build_data(cfg, "train"), build_data(cfg, "test")
+    scalars: dict[str, float] = {}
+    for stage in cfg.stages:
+        stage_cfg = OmegaConf.merge(base, {k: v for k, v in stage.items() if k not in STAGE_KEYS})
+        stage_dir = run_dir / stage.name
+        trainer = build_trainer(stage_cfg, stage_dir, train_set, preview_batch(test_set))
+        modules = {"model": trainer.model, "guide": trainer.guide}
+        checkpoint = stage_dir / "checkpoints" / CHECKPOINT_NAME
+        if checkpoint.is_file():
+            trainer.restore(checkpoint)
+            log.info("stage %s: resumed at step %d", stage.name, trainer.step)
+        elif stage.get("init_from"):
+            report = load_weights(modules, run_dir / stage.init_from / "checkpoints" / CHECKPOINT_NAME)
+            log.info("stage %s: weights from stage %s; new in this stage: %s", stage.name, stage.init_from,
+                     sorted({k.split(".")[0] for k in report["model_new"] + report["guide_new"]}))
+        frozen = freeze(modules, list(stage.get("freeze") or []))
+        log.info("stage %s: %d frozen parameter tensors (%s)", stage.name, len(frozen), ", ".join(stage.get("freeze") or []) or "none")
+        scalars = trainer.fit()
+        log.info("stage %s finished at step %d: %s", stage.name, trainer.step, {k: round(v, 3) for k, v in scalars.items()})
+    return scalars
+
+
 def resumed_config(cfg: DictConfig) -> tuple[DictConfig, Path, Path]:
     """The checkpoint's own config (plus the few overrides allowed on resume), its run dir and checkpoint path."""
     run_dir = Path(cfg.resume).expanduser()
     checkpoint = run_dir / "checkpoints" / CHECKPOINT_NAME
-    saved = OmegaConf.create(load_checkpoint(checkpoint)["config"])
+    if (run_dir / STAGED_CONFIG).is_file() and not checkpoint.is_file():  # a staged run resumes stage by stage
+        saved = OmegaConf.load(run_dir / STAGED_CONFIG)
+    else:
+        saved = OmegaConf.create(load_checkpoint(checkpoint)["config"])
     overridden = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
     for key in RESUME_OVERRIDABLE:
         if key in overridden:
@@ -57,7 +98,7 @@ def main(cfg: DictConfig) -> float | None:
     try:
         if cfg.resume:
             cfg, run_dir, checkpoint = resumed_config(cfg)
-            scalars = run(cfg, run_dir, resume_from=checkpoint)
+            scalars = run(cfg, run_dir, resume_from=checkpoint if checkpoint.is_file() else None)
         else:
             scalars = run(cfg, Path(HydraConfig.get().runtime.output_dir))
     except USER_ERRORS as err:

@@ -38,8 +38,10 @@ class ArraySequenceDataset(Dataset):
         return torch.from_numpy(x).mul_(self.pixel_scale)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        """Return sequence ``index`` as a dict of tensors."""
+        """Return sequence ``index``: ``x`` plus integer labels as long and float labels (positions, angles) as float32."""
         item = {"x": self.frames_to_tensor(self.frames[index])}
         for key, values in self.labels.items():
-            item[key] = torch.as_tensor(np.array(values[index], dtype=np.int64))
+            value = np.asarray(values[index])
+            dtype = np.float32 if np.issubdtype(value.dtype, np.floating) else np.int64
+            item[key] = torch.as_tensor(np.array(value, dtype=dtype))
         return item

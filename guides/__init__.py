@@ -4,12 +4,19 @@ from __future__ import annotations
 from torch import nn
 
 from inference.errors import ConfigError
-
+from guides.deterministic_dynamics import GlobalDynamicsFactorisedGuide, GlobalDynamicsFullGuide
 from guides.dsa import DSAFactorisedGuide, DSAFullGuide
 from guides.frame_gaussian import FrameGaussianGuide, SequenceGaussianGuide
 from guides.unordered import UnorderedFactorisedGuide, UnorderedFullGuide
+from guides.vdsm import VDSMFactorisedGuide, VDSMFullGuide, VDSMPretrainGuide
 
-GUIDES: list[type[nn.Module]] = [DSAFactorisedGuide, DSAFullGuide, FrameGaussianGuide, SequenceGaussianGuide, UnorderedFactorisedGuide, UnorderedFullGuide]
+GUIDES: list[type[nn.Module]] = [
+    DSAFactorisedGuide, DSAFullGuide,
+    FrameGaussianGuide, SequenceGaussianGuide,
+    UnorderedFactorisedGuide, UnorderedFullGuide,
+    GlobalDynamicsFactorisedGuide, GlobalDynamicsFullGuide,
+    VDSMPretrainGuide, VDSMFactorisedGuide, VDSMFullGuide,
+]
 
 
 def valid_guides(model_name: str) -> list[str]:

@@ -9,7 +9,7 @@ from torch import nn
 from networks import BiLSTM, FrameEncoder, GaussianHead
 
 
-class _StaticPosterior(nn.Module):
+class StaticPosterior(nn.Module):
     """Frame features and q(f | x_1:T): a bi-LSTM over per-frame features (eq. 3 and 4)."""
 
     def __init__(self, frame_shape: tuple[int, int, int], static_dim: int, feature_dim: int, hidden_dim: int, width: int) -> None:
@@ -33,7 +33,7 @@ class DSAGuide(nn.Module):
 
     def __init__(self, model: nn.Module, feature_dim: int = 256, hidden_dim: int = 256, width: int = 32) -> None:
         super().__init__()
-        self.static = _StaticPosterior(model.frame_shape, model.static_dim, feature_dim, hidden_dim, width)
+        self.static = StaticPosterior(model.frame_shape, model.static_dim, feature_dim, hidden_dim, width)
         self.dynamics_dim = model.dynamics_dim
 
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> None:

@@ -55,6 +55,11 @@ def build_data(cfg: DictConfig, split: str) -> Dataset:
 
 def build_model_and_guide(cfg: DictConfig, dataset: Dataset) -> tuple[nn.Module, nn.Module]:
     """Model sized for the data set, and the guide chosen by ``cfg.guide`` for that model."""
+    if len(dataset.frame_shape) != 3:
+        raise ConfigError(
+            f"the models take image frames (C, H, W), but data '{cfg.data.name}' has frames of shape {tuple(dataset.frame_shape)}; "
+            "feature-vector frames (spoken_digits) need vector frame networks, which are not implemented yet"
+        )
     model = instantiate(cfg.model, frame_shape=tuple(dataset.frame_shape), seq_len=dataset.seq_len)
     guide = instantiate(cfg.guide, model=model)
     return model, guide
@@ -133,5 +138,39 @@ def load_run(run_dir: str | Path, split: str = "test", device: str = "cpu") -> t
     model, guide = build_model_and_guide(cfg, dataset)
     model.load_state_dict(state["model"])
     guide.load_state_dict(state["guide"])
+    if hasattr(model, "set_step"):
+        model.set_step(state["step"])
     target = select_device(device)
     return cfg, model.to(target).eval(), guide.to(target).eval(), dataset, state
+
+
+def freeze(modules: dict[str, nn.Module], paths: list[str]) -> list[str]:
+    """Freeze the modules named by attribute paths such as ``model.decoder`` or ``guide.encoder.trunk``.
+
+    Frozen parameters get ``requires_grad=False``, so ``pyro.module`` keeps them out of the optimiser.
+    Returns the names of the frozen parameters.
+    """
+    frozen = []
+    for path in paths:
+        root, *attributes = path.split(".")
+        module = modules.get(root)
+        for attribute in attributes:
+            module = getattr(module, attribute, None) if isinstance(module, nn.Module) else None
+        if not isinstance(module, nn.Module):
+            raise ConfigError(f"cannot freeze '{path}': no such module (paths start with {' or '.join(modules)}, e.g. model.decoder)")
+        module.requires_grad_(False)
+        frozen += [f"{path}.{name}" for name, _ in module.named_parameters()]
+    return frozen
+
+
+def load_weights(modules: dict[str, nn.Module], checkpoint: str | Path) -> dict[str, list[str]]:
+    """Copy matching parameters from an earlier stage's checkpoint; returns the keys that were new or left unused."""
+    state = load_checkpoint(checkpoint)
+    report: dict[str, list[str]] = {}
+    for name, module in modules.items():
+        try:
+            missing, unexpected = module.load_state_dict(state[name], strict=False)
+        except RuntimeError as err:
+            raise ConfigError(f"the {name} weights in {checkpoint} do not fit this stage's {name}: {err}") from None
+        report[f"{name}_new"], report[f"{name}_unused"] = list(missing), list(unexpected)
+    return report

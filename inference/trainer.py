@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from contextlib import contextmanager
 import shutil
 import signal
@@ -86,6 +87,7 @@ class Trainer:
         self.order = BatchOrder(len(train_set), batch_size, seed)
         self.elbo = JitTraceMeanField_ELBO(ignore_jit_warnings=True) if jit else TraceMeanField_ELBO()
         pyro.clear_param_store()  # params live in the modules; a stale store would shadow them
+        warnings.filterwarnings("ignore", message=".*was not registered in the param store because requires_grad=False")
         self.svi = SVI(Annealed(self.model, self.groups), Annealed(self.guide, self.groups), optim, loss=self.elbo)
         self.step = 0
         self.last_good_step: int | None = None
@@ -121,6 +123,8 @@ class Trainer:
         self.optim.set_state(state["optim"])
         set_rng_state(state["rng"])
         self._running = list(state.get("running_losses", []))
+        if hasattr(self.model, "set_step"):
+            self.model.set_step(state["step"])
         self.step = self.last_good_step = state["step"]
 
     # ----- loop -----
@@ -165,6 +169,8 @@ class Trainer:
 
     def _svi_step(self, step: int) -> float:
         """One SVI step; invalid distribution parameters caused by NaN/Inf weights count as a non-finite loss."""
+        if hasattr(self.model, "set_step"):  # models with step-dependent settings (e.g. VDSM's temperature)
+            self.model.set_step(step)
         try:
             return self.svi.step(self.batch(step), self.annealer.weights(step, self.device))
         except ValueError:

@@ -6,6 +6,8 @@ its whole module tree once per call with ``pyro.module(name, self)`` (as Pyro's
 """
 from networks.frames import FrameDecoder, FrameEncoder, StagedConvDecoder, StagedConvEncoder
 from networks.heads import MLP, GaussianHead
+from networks.mixture import MoEDecoder
 from networks.recurrent import BiLSTM, LSTMStep
+from networks.state_space import Combiner, GatedTransition
 
-__all__ = ["FrameEncoder", "FrameDecoder", "StagedConvEncoder", "StagedConvDecoder", "GaussianHead", "MLP", "BiLSTM", "LSTMStep"]
+__all__ = ["FrameEncoder", "FrameDecoder", "StagedConvEncoder", "StagedConvDecoder", "GaussianHead", "MLP", "BiLSTM", "LSTMStep", "MoEDecoder", "GatedTransition", "Combiner"]

@@ -28,6 +28,10 @@ TINY_MODEL = {  # per model: overrides that shrink its networks (TINY's model.* 
     "frame_vae": ["model.decoder_widths=[8,4]", "model.hidden_dim=8"],
     "slow_vae": ["model.decoder_widths=[8,4]", "model.hidden_dim=8"],
     "unordered": ["model.static_dim=4", "model.hidden_dim=8", "model.width=4"],
+    "lstm_f": ["model.static_dim=4", "model.dynamics_dim=3", "model.hidden_dim=8", "model.width=4"],
+    "lstm_c": ["model.static_dim=4", "model.dynamics_dim=3", "model.hidden_dim=8", "model.width=4"],
+    "vdsm_pretrain": ["model.static_dim=3", "model.action_dim=2", "model.dynamics_dim=2", "model.hidden_dim=8", "model.width=4"],
+    "vdsm": ["model.static_dim=3", "model.action_dim=2", "model.dynamics_dim=2", "model.hidden_dim=8", "model.width=4", "++pretrain_steps=1"],
 }
 
 
@@ -37,6 +41,9 @@ TINY_DATA = {  # per data set: the smallest subset its size knobs allow (TINY's 
     "moving_mnist": ["data.train_sequences=4", "data.test_sequences=2"],
     "sprites_helminger": ["data.train_characters=2", "data.test_characters=2"],
     "sprites_vdsm": ["data.train_characters=1", "data.test_characters=1"],
+    "bouncing_ball": ["data.train_sequences=4", "data.test_sequences=2"],
+    "bouncing_square": ["data.train_sequences=4", "data.test_sequences=2"],
+    "pendulum": ["data.sequences_per_combination=2"],
 }
 
 

@@ -1,0 +1,139 @@
+"""VDSM: sites of both stages, the MoE decoder, s~ and its temperature, the gated transition, staged training with freezing."""
+import pyro
+import pyro.poutine as poutine
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from torch.nn import functional as F
+
+from guides.vdsm import VDSMFactorisedGuide, VDSMFullGuide, VDSMPretrainGuide
+from inference.anneal import Annealer
+from inference.build import check_pair, freeze, load_weights
+from inference.checkpoint import load_checkpoint
+from inference.latents import latent_sites, traces
+from inference.trainer import Trainer
+from models.vdsm import VDSM, VDSMPretrain
+from networks import MoEDecoder
+from tests.conftest import MovingSquares
+from tests.test_config import CONF, tiny
+from train import run
+
+FRAME, T = (1, 16, 16), 4
+SIZES = dict(static_dim=4, action_dim=3, dynamics_dim=2, hidden_dim=8, width=4)
+
+
+def make(model_cls, guide_cls, **overrides):
+    model = model_cls(FRAME, T, **{**SIZES, **overrides})
+    return model, guide_cls(model, feature_dim=8, hidden_dim=8, width=4)
+
+
+@pytest.mark.parametrize(
+    "model_cls,guide_cls,sites",
+    [
+        (VDSMPretrain, VDSMPretrainGuide, ["s", "z"]),
+        (VDSM, VDSMFactorisedGuide, ["s", "d", "z_1", "z_2", "z_3", "z_4"]),
+        (VDSM, VDSMFullGuide, ["s", "d", "z_1", "z_2", "z_3", "z_4"]),
+    ],
+)
+def test_sites_and_shapes(model_cls, guide_cls, sites):
+    model, guide = make(model_cls, guide_cls)
+    x = torch.rand(3, T, *FRAME)
+    check_pair(model, guide, x)
+    model_trace, guide_trace = traces(model, guide, x)
+    assert list(latent_sites(model_trace)) == sites
+    assert model_trace.nodes["s"]["value"].shape == (3, 4)
+    if model_cls is VDSM:
+        assert model_trace.nodes["d"]["value"].shape == (3, 3) and model_trace.nodes["z_2"]["value"].shape == (3, 2)
+    else:
+        assert model_trace.nodes["z"]["value"].shape == (3, T, 2)
+
+
+def test_stage_guides_do_not_mix():
+    from inference.errors import ConfigError
+
+    model, _ = make(VDSM, VDSMFullGuide)
+    with pytest.raises(ConfigError, match="latent sites differ"):
+        check_pair(model, VDSMPretrainGuide(model, feature_dim=8, hidden_dim=8, width=4), torch.rand(2, T, *FRAME))
+
+
+def test_mixture_sums_to_one_and_sharpens_as_temperature_falls():
+    model = VDSM(FRAME, T, temperature=2.0, final_temperature=0.1, temperature_steps=10, **SIZES)
+    s = torch.randn(50, 4)
+    entropies = []
+    for step in (0, 5, 10):
+        model.set_step(step)
+        mixture = model.mixture(s)
+        assert torch.allclose(mixture.sum(-1), torch.ones(50))
+        entropies.append(-(mixture * mixture.log()).sum(-1).mean().item())
+    assert entropies[0] > entropies[1] > entropies[2]
+    assert model.temperature == pytest.approx(0.1)
+
+
+def reference_expert(decoder: MoEDecoder, expert: int, code: torch.Tensor) -> torch.Tensor:
+    """Expert ``expert`` of the bank run on its own, as a plain decoder."""
+    hidden = F.leaky_relu(code @ decoder.fc_weight[expert] + decoder.fc_bias[expert], 0.2).reshape(-1, decoder.top_ch, 4, 4)
+    for i, (w, b) in enumerate(zip(decoder.weights, decoder.biases)):
+        hidden = F.conv_transpose2d(hidden, w[expert], b[expert], stride=2, padding=1)
+        if i < len(decoder.weights) - 1:
+            hidden = F.leaky_relu(hidden, 0.2)
+    return hidden
+
+
+def test_moe_decoder_blends_weights_per_sequence():
+    decoder = MoEDecoder(5, 16, 1, experts=3, width=4)
+    code = torch.randn(2, 4, 5)
+    one_hot = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    out = decoder(code, one_hot)
+    assert out.shape == (2, 4, 1, 16, 16)
+    assert torch.allclose(out[0], reference_expert(decoder, 1, code[0]), atol=1e-5)
+    assert torch.allclose(out[1], reference_expert(decoder, 2, code[1]), atol=1e-5)
+    blended = decoder(code, torch.tensor([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]]))
+    assert torch.allclose(blended[1], out[1], atol=1e-5)  # a sequence sees only its own mixture
+    averaged_outputs = 0.5 * (reference_expert(decoder, 0, code[0]) + reference_expert(decoder, 1, code[0]))
+    assert not torch.allclose(blended[0], averaged_outputs, atol=1e-4)  # weights are blended, not outputs
+
+
+def test_gated_transition_uses_previous_pose_and_action():
+    model, _ = make(VDSM, VDSMFullGuide)
+    def z2_loc(z1, d):
+        trace = poutine.trace(poutine.condition(model, data={"z_1": z1, "d": d})).get_trace(None, batch_size=1)
+        return trace.nodes["z_2"]["fn"].base_dist.loc
+    base = z2_loc(torch.zeros(1, 2), torch.zeros(1, 3))
+    assert not torch.allclose(base, z2_loc(torch.ones(1, 2), torch.zeros(1, 3)))
+    assert not torch.allclose(base, z2_loc(torch.zeros(1, 2), torch.ones(1, 3)))
+
+
+def test_generates_longer_than_training():
+    model, _ = make(VDSM, VDSMFullGuide)
+    assert model(None, batch_size=2, seq_len=40).shape == (2, 40, *FRAME)
+
+
+def test_stage_two_freeze_keeps_frozen_parameters_bit_identical(tmp_path):
+    model, guide = make(VDSM, VDSMFullGuide)
+    frozen = freeze({"model": model, "guide": guide}, ["model.decoder", "guide.encoder.trunk"])
+    assert frozen and all(name.startswith(("model.decoder", "guide.encoder.trunk")) for name in frozen)
+    before = {**{f"m.{k}": v.clone() for k, v in model.state_dict().items()}, **{f"g.{k}": v.clone() for k, v in guide.state_dict().items()}}
+    trainer = Trainer(model, guide, MovingSquares(), pyro.optim.Adam({"lr": 1e-2}), Annealer(list(model.latent_groups), {}), tmp_path,
+                      max_steps=3, batch_size=4, progress=False)
+    trainer.fit()
+    after = {**{f"m.{k}": v for k, v in model.state_dict().items()}, **{f"g.{k}": v for k, v in guide.state_dict().items()}}
+    for name, value in before.items():
+        is_frozen = name.startswith(("m.decoder", "g.encoder.trunk"))
+        assert torch.equal(value, after[name]) == is_frozen or not value.is_floating_point(), name
+    with pytest.raises(Exception, match="cannot freeze 'guide.nothing'"):
+        freeze({"model": model, "guide": guide}, ["guide.nothing"])
+
+
+def test_staged_experiment_runs_both_stages_and_carries_weights(tmp_path):
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        cfg = compose(config_name="train", overrides=["experiment=vdsm_sprites_cpu", f"cache_dir={tmp_path / 'cache'}", *tiny("vdsm", "sprites_vdsm"),
+                                                      "pretrain_steps=2", "trainer.max_steps=2"])
+    run(cfg, tmp_path / "run")
+    pretrain = load_checkpoint(tmp_path / "run" / "pretrain" / "checkpoints" / "checkpoint.pt")
+    sequence = load_checkpoint(tmp_path / "run" / "sequence" / "checkpoints" / "checkpoint.pt")
+    assert pretrain["step"] == 2 and sequence["step"] == 2
+    for key, value in pretrain["model"].items():  # the frozen MoE decoder is stage 1's, bit for bit
+        if key.startswith("decoder."):
+            assert torch.equal(value, sequence["model"][key]), key
+    assert "transition.gate.0.weight" in sequence["model"] and "transition.gate.0.weight" not in pretrain["model"]
+    assert not torch.equal(pretrain["guide"]["static_head.loc.weight"], sequence["guide"]["static_head.loc.weight"])  # fine-tuned
