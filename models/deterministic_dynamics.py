@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from models.likelihood import Likelihood
+from models.shapes import sequence_sizes
 from networks import FrameDecoder, LSTMStep
 
 State = tuple[torch.Tensor, torch.Tensor]
@@ -103,8 +104,7 @@ class DeterministicDynamics(nn.Module):
         if x is None:
             length = seq_len or self.seq_len
             return batch_size or 1, length, length, next(self.parameters()).device
-        if x.dim() != 5 or tuple(x.shape[2:]) != self.frame_shape:
-            raise ValueError(f"{self.name} expects x of shape (batch, time, {', '.join(map(str, self.frame_shape))}), got {tuple(x.shape)}")
+        sequence_sizes(self, x, batch_size, seq_len)  # checks the shape of x
         horizon = seq_len or x.shape[1]
         if horizon < x.shape[1]:
             raise ValueError(f"{self.name}: seq_len={horizon} is shorter than the {x.shape[1]} observed frames")

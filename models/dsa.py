@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from models.likelihood import Likelihood
+from models.shapes import sequence_sizes
 from networks import FrameDecoder, GaussianHead, LSTMStep
 
 
@@ -53,7 +54,7 @@ class DSA(nn.Module):
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> torch.Tensor:
         """Run eq. (1); observes ``x`` (B, T, C, H, W) when given, else generates. Returns decoded pixel means."""
         pyro.module("model", self)
-        batch_size, seq_len, device = self._sizes(x, batch_size, seq_len)
+        batch_size, seq_len, device = sequence_sizes(self, x, batch_size, seq_len)
         with pyro.plate("sequences", batch_size, device=device):
             f = pyro.sample("f", dist.Normal(torch.zeros(batch_size, self.static_dim, device=device), 1.0).to_event(1))
             z = self.sample_dynamics(batch_size, seq_len, device)
@@ -77,12 +78,3 @@ class DSA(nn.Module):
         """Decoder parameters for every frame from [f, z_t] (f broadcast over time)."""
         f_per_frame = f.unsqueeze(1).expand(*z.shape[:2], f.shape[-1])
         return self.decoder(torch.cat([f_per_frame, z], dim=-1))
-
-    def _sizes(self, x: torch.Tensor | None, batch_size: int | None, seq_len: int | None) -> tuple[int, int, torch.device]:
-        """Batch size, length and device from the data, or from the arguments when generating."""
-        device = next(self.parameters()).device
-        if x is None:
-            return batch_size or 1, seq_len or self.seq_len, device
-        if x.dim() != 5 or tuple(x.shape[2:]) != self.frame_shape:
-            raise ValueError(f"DSA expects x of shape (batch, time, {', '.join(map(str, self.frame_shape))}), got {tuple(x.shape)}")
-        return x.shape[0], x.shape[1], x.device

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from models.likelihood import Likelihood
+from models.shapes import sequence_sizes
 from networks import StagedConvDecoder
 
 
@@ -72,22 +73,13 @@ class FramePriorVAE(nn.Module):
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> torch.Tensor:
         """Sample every factor from its prior (eq. 6-8), decode each frame's h_i, observe x (B, T, C, H, W)."""
         pyro.module("model", self)
-        batch_size, seq_len, device = self._sizes(x, batch_size, seq_len)
+        batch_size, seq_len, device = sequence_sizes(self, x, batch_size, seq_len)
         with pyro.plate("sequences", batch_size, device=device):
             factors = [pyro.sample(site, self.prior(site, seq_len, device)) for site in self.latent_sites]
             h = torch.cat(factors, dim=-2).transpose(-1, -2)  # (B, frames, features): h_i = [h^s_i; h^t_i]
             decoded = self.decoder(h)
             pyro.sample("x", self.likelihood(decoded).to_event(4), obs=x)
         return self.likelihood.mean(decoded)
-
-    def _sizes(self, x: torch.Tensor | None, batch_size: int | None, seq_len: int | None) -> tuple[int, int, torch.device]:
-        device = next(self.parameters()).device
-        if x is None:
-            return batch_size or 1, seq_len or self.seq_len, device
-        if x.dim() != 5 or tuple(x.shape[2:]) != self.frame_shape:
-            raise ValueError(f"{self.name} expects x of shape (batch, time, {', '.join(map(str, self.frame_shape))}), got {tuple(x.shape)}")
-        return x.shape[0], x.shape[1], x.device
-
 
 def _over_frames(covariance: torch.Tensor, features: int, device: torch.device) -> dist.Distribution:
     """A MultivariateNormal over frames for each of ``features`` independent features: event (features, frames)."""

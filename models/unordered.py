@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from models.likelihood import Likelihood
+from models.shapes import sequence_sizes
 from networks import MLP, FrameDecoder, GaussianHead
 
 
@@ -55,7 +56,7 @@ class UnorderedModel(nn.Module):
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> torch.Tensor:
         """The generative story of §2 for the given frames (B, frames, C, H, W), or ``seq_len`` generated frames."""
         pyro.module("model", self)
-        batch_size, frames, device = self._sizes(x, batch_size, seq_len)
+        batch_size, frames, device = sequence_sizes(self, x, batch_size, seq_len)
         with pyro.plate("sequences", batch_size, device=device):
             f = pyro.sample("f", dist.Normal(torch.zeros(batch_size, self.static_dim, device=device), 1.0).to_event(1))
             loc, scale = self.prior_head(self.prior_net(f))
@@ -67,11 +68,3 @@ class UnorderedModel(nn.Module):
     def decode(self, f: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """h_x(f, z_t) for every frame: decoder parameters (B, frames, C, H, W)."""
         return self.decoder(torch.cat([f.unsqueeze(1).expand(*z.shape[:2], f.shape[-1]), z], dim=-1))
-
-    def _sizes(self, x: torch.Tensor | None, batch_size: int | None, seq_len: int | None) -> tuple[int, int, torch.device]:
-        device = next(self.parameters()).device
-        if x is None:
-            return batch_size or 1, seq_len or self.seq_len, device
-        if x.dim() != 5 or tuple(x.shape[2:]) != self.frame_shape:
-            raise ValueError(f"unordered model expects x of shape (batch, frames, {', '.join(map(str, self.frame_shape))}), got {tuple(x.shape)}")
-        return x.shape[0], x.shape[1], x.device

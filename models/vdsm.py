@@ -25,6 +25,7 @@ from torch import nn
 
 from inference.schedules import Linear
 from models.likelihood import Likelihood
+from models.shapes import sequence_sizes
 from networks import GatedTransition, MoEDecoder
 
 
@@ -80,7 +81,7 @@ class VDSMPretrain(nn.Module):
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> torch.Tensor:
         """Stage 1: s, i.i.d. z_t ~ N(0, I), x_t ~ Bernoulli(DEC_MoE(s~, [s, z_t]))."""
         pyro.module("model", self)
-        batch_size, seq_len, device = self._sizes(x, batch_size, seq_len)
+        batch_size, seq_len, device = sequence_sizes(self, x, batch_size, seq_len)
         with pyro.plate("sequences", batch_size, device=device):
             s = pyro.sample("s", dist.Normal(torch.zeros(batch_size, self.static_dim, device=device), 1.0).to_event(1))
             z = self.sample_poses(batch_size, seq_len, device)
@@ -92,15 +93,6 @@ class VDSMPretrain(nn.Module):
         """Stage 1 poses: z_t ~ N(0, I) independently, one site of shape (B, T, z_dim)."""
         zeros = torch.zeros(batch_size, seq_len, self.dynamics_dim, device=device)
         return pyro.sample("z", dist.Normal(zeros, 1.0).to_event(2))
-
-    def _sizes(self, x: torch.Tensor | None, batch_size: int | None, seq_len: int | None) -> tuple[int, int, torch.device]:
-        device = next(self.parameters()).device
-        if x is None:
-            return batch_size or 1, seq_len or self.seq_len, device
-        if x.dim() != 5 or tuple(x.shape[2:]) != self.frame_shape:
-            raise ValueError(f"{self.name} expects x of shape (batch, time, {', '.join(map(str, self.frame_shape))}), got {tuple(x.shape)}")
-        return x.shape[0], x.shape[1], x.device
-
 
 class VDSM(VDSMPretrain):
     """Stage 2, the full model of eq. (1): adds the action d and the gated transition over poses."""
@@ -115,7 +107,7 @@ class VDSM(VDSMPretrain):
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> torch.Tensor:
         """Eq. (1): s, d, z_1 ~ N(0, I), z_t | z_{t-1}, d from eq. (6), x_t from the MoE decoder."""
         pyro.module("model", self)
-        batch_size, seq_len, device = self._sizes(x, batch_size, seq_len)
+        batch_size, seq_len, device = sequence_sizes(self, x, batch_size, seq_len)
         with pyro.plate("sequences", batch_size, device=device):
             s = pyro.sample("s", dist.Normal(torch.zeros(batch_size, self.static_dim, device=device), 1.0).to_event(1))
             d = pyro.sample("d", dist.Normal(torch.zeros(batch_size, self.action_dim, device=device), 1.0).to_event(1))

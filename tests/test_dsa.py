@@ -76,7 +76,7 @@ def test_generation_without_data_and_longer_than_training():
 
 
 def test_bad_input_shape_is_a_clear_error():
-    with pytest.raises(ValueError, match="DSA expects x of shape"):
+    with pytest.raises(ValueError, match="dsa expects x of shape"):
         tiny_model()(torch.rand(2, SEQ_LEN, 3, 16, 16))
 
 
