@@ -100,3 +100,29 @@ def reconstruct(model: Callable, guide: Callable, x: torch.Tensor) -> torch.Tens
     """Decoded pixel means of x from its posterior-mean latents."""
     with UseMeans():
         return poutine.condition(model, data=posterior_means(guide, x))(None, batch_size=x.shape[0], seq_len=x.shape[1])
+
+
+def _latents_of_groups(groups: SiteGroups, latents: dict[str, torch.Tensor], wanted: Iterable[str]) -> dict[str, torch.Tensor]:
+    """The entries of ``latents`` whose site belongs to one of the ``wanted`` groups."""
+    wanted = set(wanted)
+    return {name: value for name, value in latents.items() if (i := groups.index(name)) is not None and groups.names[i] in wanted}
+
+
+@torch.no_grad()
+def generate_keeping(model: Callable, guide: Callable, groups: SiteGroups, x: torch.Tensor, keep: Iterable[str]) -> torch.Tensor:
+    """Decode with the ``keep`` groups' latents encoded from x (posterior means) and every other latent drawn from the prior.
+
+    ``keep=("static",)`` is DSA's "fix f, sample z_1:T from the prior" (§4.1, Table 1);
+    ``keep=("dynamics", "action")`` is "fix the motion, sample the content".
+    """
+    kept = _latents_of_groups(groups, posterior_means(guide, x), keep)
+    return poutine.condition(model, data=kept)(None, batch_size=x.shape[0], seq_len=x.shape[1])
+
+
+@torch.no_grad()
+def generate_sharing(model: Callable, groups: SiteGroups, share: Iterable[str], count: int, seq_len: int) -> torch.Tensor:
+    """``count`` sequences drawn from the prior that share one draw of the ``share`` groups' latents (DSA Fig. 4)."""
+    trace = poutine.trace(model).get_trace(None, batch_size=1, seq_len=seq_len)
+    shared = _latents_of_groups(groups, {name: site["value"] for name, site in latent_sites(trace).items()}, share)
+    expanded = {name: value.expand(count, *value.shape[1:]) for name, value in shared.items()}
+    return poutine.condition(model, data=expanded)(None, batch_size=count, seq_len=seq_len)

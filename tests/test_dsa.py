@@ -91,3 +91,20 @@ def test_likelihoods_accept_grey_pixels(likelihood):
 def test_unknown_likelihood_is_rejected():
     with pytest.raises(ValueError, match="unknown likelihood 'laplace'"):
         tiny_model(likelihood="laplace")
+
+
+def test_generation_protocols_keep_and_share_the_right_latents():
+    from inference.anneal import SiteGroups
+    from inference.latents import generate_keeping, generate_sharing
+
+    model = tiny_model()
+    guide = tiny_guide(model)
+    groups = SiteGroups(model.latent_groups)
+    x = torch.rand(3, SEQ_LEN, *FRAME)
+    everything = ("static", "dynamics")
+    assert torch.equal(generate_keeping(model, guide, groups, x, everything), generate_keeping(model, guide, groups, x, everything))
+    assert not torch.equal(generate_keeping(model, guide, groups, x, ("static",)), generate_keeping(model, guide, groups, x, ("static",)))
+    shared_all = generate_sharing(model, groups, everything, count=4, seq_len=6)
+    assert shared_all.shape == (4, 6, *FRAME) and torch.allclose(shared_all, shared_all[:1].expand_as(shared_all))
+    shared_static = generate_sharing(model, groups, ("static",), count=4, seq_len=6)
+    assert not torch.allclose(shared_static, shared_static[:1].expand_as(shared_static))
