@@ -135,15 +135,19 @@ def test_cli_sweep_then_evaluate_writes_comparison(tmp_path):
     runs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if (p / "checkpoints" / "checkpoint.pt").is_file())
     assert runs == ["0-dsa-factorised-seed0", "1-dsa-full-seed0"]
     evaluation = subprocess.run(
-        [sys.executable, str(ROOT / "evaluate.py"), "run=sweep", "max_sequences=4"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+        [sys.executable, str(ROOT / "evaluate.py"), "run=sweep", "max_sequences=4", "generated_sequences=4",
+         "judge_overrides={train_characters:2,test_characters:1,max_steps:2,min_accuracy:null}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )
     assert evaluation.returncode == 0, evaluation.stderr
     table = (tmp_path / "sweep" / "comparison.md").read_text()
     assert "0-dsa-factorised-seed0" in table and "1-dsa-full-seed0" in table and "kl_static" in table
+    assert "dsa_table1.hair.disagreement" in table  # the judged DSA Table 1 metrics, with a 2-step judge
     for run_name in runs:
         metrics = (tmp_path / "sweep" / run_name / "eval" / "metrics.json").read_text()
         assert '"sequences": 4' in metrics and '"split": "test"' in metrics
         assert (tmp_path / "sweep" / run_name / "eval" / "recon_swap.png").is_file()
+        assert "## DSA Table 1" in (tmp_path / "sweep" / run_name / "eval" / "report.md").read_text()
 
 
 def test_evaluate_without_a_run_is_a_clear_error(tmp_path):
