@@ -33,6 +33,18 @@ architecture, and the cache settings of the train and test data. ``min_accuracy`
 a judge below it is cached and then refused with ``JudgeTooWeak``.
 
 ``python -m evaluation.judges sprites [key=value ...]`` trains (or loads) a judge and prints its report.
+
+Measured at full size with the default settings on the 2-core development machine (otherwise idle;
+held-out accuracy clean / 3x3-blurred / down-up-resampled; loading a cached judge takes about 2 s):
+
+* sprites: 843 steps in 117 s (133 s with data loading and evaluation); every attribute and the action
+  >= 99.99 % on all three conditions (296 test characters, 2664 sequences). Stress test, same weights:
+  5x5 blur >= 99.6 %, noise std 0.1 >= 99.6 %, 4x down/up-sampling 95.6 % (topwear) to 100 %. Trained
+  without augmentation it is 100 % clean but 87 % (body) and 85 % (bottomwear) on blurred frames.
+* mnist: 936 steps in 150 s (247 s in all: the evaluation reads 32000 test frames three times);
+  digit 98.4 / 98.3 / 98.2 %.
+* spoken_digits: 4320 steps in 22 s; speaker 99.6 / 99.8 / 99.8 %, digit 93.9 / 93.9 / 94.5 % (505 test
+  segments; a 200 ms segment can hold only part of a word, so the digit is sometimes ambiguous).
 """
 
 from __future__ import annotations
@@ -257,9 +269,11 @@ class SpritesJudge(Judge):
 class DigitFrameJudge(Judge):
     """MNIST digits per 64 x 64 frame: (..., 1, 64, 64) -> digit logits (..., 10).
 
-    Four 4x4 stride-2 conv stages (as networks.FrameEncoder) down to a 4 x 4 map, then the maximum over
-    the map: the digit moves, so the read-out must not depend on where it is (a fully connected read-out
-    of the map reached only 89 % on held-out digits with the same training budget).
+    Four stages of 3x3 convolution, group norm and LeakyReLU with 2x2 max pooling between them
+    (64 -> 8 pixels, receptive field 38 pixels > the 28-pixel digit), then the maximum over the map:
+    the digit moves, so the read-out must not depend on where it is. (A networks.FrameEncoder with a
+    fully connected read-out reached 89 % on held-out digits with the same training budget, the same
+    4x4 stride-2 trunk with a max read-out 95 %.)
     """
 
     name = "mnist"
@@ -272,9 +286,9 @@ class DigitFrameJudge(Judge):
         super().__init__()
         widths = [width, 2 * width, 4 * width, feature_dim]
         layers: list[nn.Module] = []
-        for in_ch, out_ch in zip([1, *widths[:-1]], widths):
-            layers += [nn.Conv2d(in_ch, out_ch, 4, stride=2, padding=1), nn.GroupNorm(min(8, out_ch), out_ch)]
-            layers.append(nn.LeakyReLU(0.2))
+        for stage, (in_ch, out_ch) in enumerate(zip([1, *widths[:-1]], widths)):
+            layers += [nn.MaxPool2d(2)] if stage else []
+            layers += [nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.GroupNorm(min(8, out_ch), out_ch), nn.LeakyReLU(0.2)]
         self.trunk = nn.Sequential(*layers)
         self.digit_head = nn.Linear(feature_dim, 10)
 
@@ -477,7 +491,9 @@ MNIST = JudgeSpec(
         "seq_len": 16,
         "speed": 3.6,
         "data_seed": 0,
-        "frames_per_sequence": 4,
+        "epochs": 12,
+        "batch_size": 128,  # sequences per step, one random frame of each
+        "frames_per_sequence": 1,
         "width": 16,
         "feature_dim": 128,
     },

@@ -226,3 +226,11 @@ def test_config_files_match_the_code_defaults(name: str) -> None:
     for key in ("_target_", "_convert_", "name", "cache_dir"):
         settings.pop(key)
     assert settings == judge_settings(name)
+
+
+def test_hydra_instantiates_a_judge_from_its_config(cache: Path) -> None:
+    from hydra.utils import instantiate
+
+    cfg = OmegaConf.load(CONF / "spoken_digits.yaml")
+    judge, report = instantiate(cfg, cache_dir=str(cache), **SPEECH_TINY, seed=4)
+    assert isinstance(judge, judges.SpokenDigitsJudge) and report["settings"]["takes"] == [0, 5]
