@@ -1,6 +1,8 @@
 """Inference networks for DSA (Li & Mandt 2018): factorised q (eq. 3) and full q (eq. 4)."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import pyro
 import pyro.distributions as dist
 import torch
@@ -26,7 +28,7 @@ class StaticPosterior(nn.Module):
         return (features, *self.head(summary))
 
 
-class DSAGuide(nn.Module):
+class DSAGuide(nn.Module, ABC):
     """Shared shape of the DSA guides: sample f, then z_1..z_T inside the same sequence plate."""
 
     fits = ("dsa",)
@@ -48,9 +50,9 @@ class DSAGuide(nn.Module):
             for t in pyro.markov(range(1, x.shape[1] + 1)):
                 pyro.sample(f"z_{t}", dist.Normal(z_loc[:, t - 1], z_scale[:, t - 1]).to_event(1))
 
+    @abstractmethod
     def dynamics_posterior(self, features: torch.Tensor, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """loc, scale (B, T, dynamics_dim) of q(z_t | ...)."""
-        raise NotImplementedError
 
 
 class DSAFactorisedGuide(DSAGuide):

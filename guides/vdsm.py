@@ -13,6 +13,8 @@ Module names are shared so that stage 2 loads stage 1's ``encoder``, ``static_he
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import pyro
 import pyro.distributions as dist
 import torch
@@ -71,7 +73,7 @@ class VDSMPretrainGuide(_VDSMGuide):
             pyro.sample("z", dist.Normal(*self.pose_posterior(pose)).to_event(2))
 
 
-class _VDSMSequenceGuide(_VDSMGuide):
+class _VDSMSequenceGuide(_VDSMGuide, ABC):
     """Stage 2: q(s) and q(d | x_1:T) from a bi-LSTM over the pose embeddings (f_d on its final state)."""
 
     fits = ("vdsm",)
@@ -90,8 +92,9 @@ class _VDSMSequenceGuide(_VDSMGuide):
             d = pyro.sample("d", dist.Normal(*self.action_head(summary)).to_event(1))
             self.sample_poses(pose, states, d)
 
+    @abstractmethod
     def sample_poses(self, pose: torch.Tensor, states: torch.Tensor, d: torch.Tensor) -> None:
-        raise NotImplementedError
+        """Sample the pose sites z_1 .. z_T given the pose embeddings, bi-LSTM states and d."""
 
 
 class VDSMFactorisedGuide(_VDSMSequenceGuide):

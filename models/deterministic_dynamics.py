@@ -21,6 +21,8 @@ S frames (prediction of the missing tail, the imputation task of §4.3).
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import pyro
 import pyro.distributions as dist
 import torch
@@ -33,7 +35,7 @@ from networks import FrameDecoder, LSTMStep
 State = tuple[torch.Tensor, torch.Tensor]
 
 
-class DeterministicDynamics(nn.Module):
+class DeterministicDynamics(nn.Module, ABC):
     """p(f) p(z) prod_t p(x_t | z, f) with h_t from a deterministic LSTM (§4.3); subclasses choose how z drives it."""
 
     latent_groups = {"static": r"f", "dynamics": r"z"}
@@ -61,17 +63,17 @@ class DeterministicDynamics(nn.Module):
         self.decoder = FrameDecoder(hidden_dim + static_dim, height, channels, width)  # NN(h_t, f)
         self.likelihood = Likelihood(likelihood, likelihood_scale)
 
+    @abstractmethod
     def rnn_input_dim(self) -> int:
         """Size of the LSTM's input at each step."""
-        raise NotImplementedError
 
+    @abstractmethod
     def initial_state(self, z: torch.Tensor) -> State:
         """(h_0, c_0) given z."""
-        raise NotImplementedError
 
+    @abstractmethod
     def step_input(self, z: torch.Tensor) -> torch.Tensor:
         """The LSTM's input at every step given z."""
-        raise NotImplementedError
 
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> torch.Tensor:
         """Run §4.3's model; observes ``x`` (B, T, C, H, W) when given, else generates. Returns (B, seq_len, C, H, W) pixel means."""

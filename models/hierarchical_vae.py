@@ -21,6 +21,8 @@ our KL against eq. 14-18 with that correction.)
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import pyro
 import pyro.distributions as dist
 import torch
@@ -42,7 +44,7 @@ def random_walk_covariance(num_frames: int, sigma_t2: float) -> torch.Tensor:
     return 1.0 + sigma_t2 * torch.minimum(index[:, None], index[None, :]).float()
 
 
-class FramePriorVAE(nn.Module):
+class FramePriorVAE(nn.Module, ABC):
     """Shared body: per-frame latent factors with a prior over frames, a per-frame decoder (Table 5), Bernoulli pixels."""
 
     name = ""
@@ -66,9 +68,9 @@ class FramePriorVAE(nn.Module):
         self.decoder = StagedConvDecoder(sum(latent_sites.values()), size, channels, tuple(decoder_widths), hidden_dim)
         self.likelihood = Likelihood(likelihood, likelihood_scale)
 
+    @abstractmethod
     def prior(self, site: str, num_frames: int, device: torch.device) -> dist.Distribution:
         """p(site) with event shape (features, frames)."""
-        raise NotImplementedError
 
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> torch.Tensor:
         """Sample every factor from its prior (eq. 6-8), decode each frame's h_i, observe x (B, T, C, H, W)."""
