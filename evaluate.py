@@ -10,17 +10,28 @@ from pathlib import Path
 import hydra
 import torch
 from omegaconf import DictConfig
-from torch.utils.data import default_collate
 
 from data import DataError
+from evaluation.figures import save_run_figures
+from evaluation.imputation import imputation_curve, save_imputation_figure
+from evaluation.judges import JudgeTooWeak, load_or_train_judge
+from evaluation.protocols import (
+    batches, dsa_table1, embedding_accuracy, fvd_judge, generation_scores, gw_disentanglement, reconstruction_consistency,
+)
+from evaluation.report import report
+from evaluation.speech import dsa_table2
 from inference.anneal import SiteGroups
 from inference.build import load_run, preview_batch
 from inference.errors import CheckpointError, ConfigError
 from inference.figures import save_reconstruction_and_swap
 from inference.latents import elbo_terms, reconstruct
-from evaluation.judges import JudgeTooWeak, load_or_train_judge
-from evaluation.protocols import DSA_TABLE1, dsa_table1, generation_scores, gw_disentanglement
+from inference.logger import plot_curves
 from inference.trainer import CHECKPOINT_NAME
+
+JUDGED_DATA = {"sprites": "sprites", "sprites_vdsm": "sprites"}  # data set -> judge (evaluation/judges.py)
+SEQUENCE_FACTOR_DATA = ("sprites", "sprites_vdsm")  # labelled per-sequence factors for VDSM Table 1's embedding accuracy
+BINARY_VIDEO_DATA = ("bouncing_ball", "bouncing_square")  # DSA §4.3 imputation (Fig. 8)
+IMPUTATION_FIGURE_OBSERVED = (2, 4, 8)
 
 log = logging.getLogger("evaluate")
 
@@ -35,97 +46,88 @@ def find_runs(path: Path) -> list[Path]:
     return runs
 
 
-def evaluate_run(run_dir: Path, cfg: DictConfig) -> dict[str, float]:
-    """Test-set ELBO terms of one run, written to <run>/eval/ with a reconstruction + swap figure."""
+def evaluate_run(run_dir: Path, cfg: DictConfig) -> dict:
+    """Every metric and figure that applies to one run, written to <run>/eval/ (metrics.json, report.md, figures)."""
     train_cfg, model, guide, dataset, state = load_run(run_dir, cfg.split, cfg.device)
     device = next(model.parameters()).device
     groups = SiteGroups(model.latent_groups)
     count = len(dataset) if cfg.max_sequences is None else min(cfg.max_sequences, len(dataset))
     torch.manual_seed(0)
-    totals: dict[str, float] = {}
-    for start in range(0, count, cfg.batch_size):
-        x = default_collate([dataset[i] for i in range(start, min(start + cfg.batch_size, count))])["x"].to(device)
-        terms = elbo_terms(model, guide, x, groups)
-        terms["pixel_mse"] = (reconstruct(model, guide, x) - x).pow(2).mean().item()  # posterior-mean reconstruction
-        for key, value in terms.items():
-            totals[key] = totals.get(key, 0.0) + value * x.shape[0]
-    metrics = {key: value / count for key, value in totals.items()}
-    metrics.update(step=state["step"], sequences=count, split=cfg.split)
-    metrics.update(paper_metrics(train_cfg, model, guide, groups, dataset, count, cfg, device))
+    metrics: dict = {**elbo_means(model, guide, groups, dataset, count, cfg.batch_size, device), "step": state["step"], "sequences": count, "split": cfg.split}
+    judge = load_judge(train_cfg, cfg, device)
+    if judge is not None:
+        metrics["judge"] = judge[1]
+    metrics.update(paper_metrics(train_cfg, model, guide, groups, dataset, count, cfg, device, judge[0] if judge else None))
     out = run_dir / "eval"
     out.mkdir(exist_ok=True)
+    metrics["figures"] = draw_figures(run_dir, out, model, guide, groups, dataset, judge[0] if judge else None, metrics)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
-    preview = preview_batch(dataset)
-    if preview is not None:
-        save_reconstruction_and_swap(model, guide, groups, preview.to(device), out / "recon_swap.png")
     (out / "report.md").write_text(report(run_dir, train_cfg, metrics))
-    log.info("%s: %s", run_dir, {k: float(f"{v:.5g}") if isinstance(v, float) else v for k, v in metrics.items()})
+    log.info("%s: %s", run_dir, {k: float(f"{v:.5g}") if isinstance(v, float) else v for k, v in metrics.items() if not isinstance(v, dict)})
     return metrics
 
 
-def paper_metrics(train_cfg: DictConfig, model, guide, groups: SiteGroups, dataset, count: int, cfg: DictConfig, device) -> dict:
-    """The metrics the papers report for this run's data set (judged metrics need cfg.judges)."""
+@torch.no_grad()
+def elbo_means(model, guide, groups: SiteGroups, dataset, count: int, batch_size: int, device) -> dict[str, float]:
+    """Unannealed ELBO terms (analytic KL) and the posterior-mean reconstruction's squared error, averaged per sequence."""
+    totals: dict[str, float] = {}
+    for batch in batches(dataset, count, batch_size, device):
+        x = batch["x"]
+        terms = elbo_terms(model, guide, x, groups)
+        terms["pixel_mse"] = (reconstruct(model, guide, x) - x).pow(2).mean().item()  # per pixel / feature
+        for key, value in terms.items():
+            totals[key] = totals.get(key, 0.0) + value * x.shape[0]
+    return {key: value / count for key, value in totals.items()}
+
+
+def load_judge(train_cfg: DictConfig, cfg: DictConfig, device) -> tuple | None:
+    """The trained (cached) judge for this run's data set and its held-out accuracy, or None (no judge applies)."""
     data = train_cfg.data.name
-    if data in ("sprites", "sprites_vdsm") and cfg.judges:
-        judge, judge_report = load_or_train_judge("sprites", cache_dir=train_cfg.get("cache_dir"), dataset=data, **(cfg.judge_overrides or {}))
-        judge.to(device)
-        return {
-            "judge": {"held_out_accuracy": {c: judge_report["test"][c] for c in ("clean", "blurred") if c in judge_report.get("test", {})},
-                      "cache_entry": judge_report.get("cache_entry")},
-            "dsa_table1": dsa_table1(model, guide, groups, dataset, judge, count, cfg.batch_size),
-            "generation": generation_scores(model, judge, min(count, cfg.generated_sequences), dataset.seq_len, cfg.batch_size),
-        }
+    if data not in JUDGED_DATA or not cfg.judges:
+        return None
+    judge, judge_report = load_or_train_judge(JUDGED_DATA[data], cache_dir=train_cfg.get("cache_dir"), dataset=data, **(cfg.judge_overrides or {}))
+    accuracy = {c: judge_report["test"][c] for c in ("clean", "blurred") if c in judge_report.get("test", {})}
+    return judge.to(device), {"name": JUDGED_DATA[data], "held_out_accuracy": accuracy, "cache_entry": judge_report.get("cache_entry")}
+
+
+def paper_metrics(train_cfg: DictConfig, model, guide, groups: SiteGroups, dataset, count: int, cfg: DictConfig, device, judge) -> dict:
+    """The metrics the papers report for this run's data set (judged ones only with a judge)."""
+    data = train_cfg.data.name
+    found: dict = {}
+    if judge is not None:
+        found["dsa_table1"] = dsa_table1(model, guide, groups, dataset, judge, count, cfg.batch_size)
+        found["consistency"] = reconstruction_consistency(model, guide, dataset, judge, count, cfg.batch_size)
+        found["generation"] = generation_scores(model, judge, cfg.generated_sequences, dataset.seq_len, cfg.batch_size)
+        found["fvd"] = fvd_judge(model, judge, dataset, min(cfg.fvd_sequences, len(dataset)), cfg.batch_size, extractor=cfg.fvd_extractor)
+    if data in SEQUENCE_FACTOR_DATA:
+        found["embedding_accuracy"] = embedding_accuracy(guide, groups, dataset, count, cfg.batch_size, device)
     if data == "bouncing_mnist":
-        return {"gw_disentanglement": gw_disentanglement(guide, groups, dataset, count, "digit", "location", cfg.batch_size, device)}
-    return {}
+        found["gw_disentanglement"] = gw_disentanglement(guide, groups, dataset, count, "digit", "location", cfg.batch_size, device)
+    if data == "spoken_digits":
+        found["dsa_table2"] = dsa_table2(guide, groups, dataset, cfg.batch_size, device)
+    if data in BINARY_VIDEO_DATA:
+        found["imputation"] = imputation_curve(model, guide, groups, dataset, count, cfg.batch_size, device)
+    return found
 
 
-def report(run_dir: Path, train_cfg: DictConfig, metrics: dict) -> str:
-    """A short human-readable report of one run."""
-    model = train_cfg.model._target_.rsplit(".", 1)[-1]
-    lines = [
-        f"# Evaluation of `{run_dir}`",
-        "",
-        f"Model {model}, guide `{train_cfg.guide.name}`, data `{train_cfg.data.name}`, likelihood `{train_cfg.model.get('likelihood', '?')}`, "
-        f"seed {train_cfg.seed}, trained {metrics['step']} steps.",
-        "",
-        f"Values on {metrics['sequences']} {metrics['split']} sequences: ELBO terms per sequence in nats (analytic KL, unannealed, "
-        "one posterior sample); pixel_mse is the mean squared error per pixel of the posterior-mean reconstruction.",
-        "",
-        "| quantity | value |",
-        "| --- | --- |",
-        *[f"| {k} | {v:.5g} |" for k, v in metrics.items() if isinstance(v, float)],
-        "",
-        *paper_sections(metrics),
-        "![reconstructions and swaps](recon_swap.png)",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def paper_sections(metrics: dict) -> list[str]:
-    """Markdown for the papers' metrics present in ``metrics``, with published numbers beside ours."""
-    lines: list[str] = []
-    if "dsa_table1" in metrics:
-        lines += ["## DSA Table 1 (judge on fix-f / fix-z generations of the test sequences)", "",
-                  "Judge accuracy on the held-out test characters (real frames, clean and 3x3-blurred): "
-                  + "; ".join(f"{c}: " + ", ".join(f"{h} {v:.1%}" for h, v in heads.items()) for c, heads in metrics["judge"]["held_out_accuracy"].items()), "",
-                  "| head | disagreement | KL-recon | KL-random | paper (factorised q): disagreement / KL-recon / KL-random |",
-                  "| --- | --- | --- | --- | --- |"]
-        for head, row in metrics["dsa_table1"].items():
-            paper = DSA_TABLE1.get(head)
-            published = f"{paper[0]:.2%} / {paper[1]:.4f} / {paper[2]:.4f}" if paper else "-"
-            lines.append(f"| {head} | {row['disagreement']:.2%} | {row['kl_recon']:.4f} | {row['kl_random']:.4f} | {published} |")
-        lines += ["", "## Generation from the prior (VDSM Table 2 protocol)", "", "| head | IS | H(y|x) | H(y) | classes |", "| --- | --- | --- | --- | --- |"]
-        for head, row in metrics["generation"].items():
-            lines.append(f"| {head} | {row['inception_score']:.3f} | {row['intra_entropy']:.3f} | {row['inter_entropy']:.3f} | {row['classes']} |")
-        lines.append("")
-    if "gw_disentanglement" in metrics:
-        row = metrics["gw_disentanglement"]
-        lines += ["## Grathwohl & Wilson eq. 19 (linear SVMs on encoded test frames; static = digit, temporal = 3x3 location)", "",
-                  f"D-score {row['d_score']:.3f} (a_s {row['a_static']:.3f}, a_t {row['a_temporal']:.3f}); static-feature accuracy "
-                  f"{row['static_feature_accuracy']:.3f}. Paper, Table 1 (4 features): ours 6.71-6.82, slow 4.70-6.38, VAE 1.08-1.71.", ""]
-    return lines
+def draw_figures(run_dir: Path, out: Path, model, guide, groups: SiteGroups, dataset, judge, metrics: dict) -> dict[str, str]:
+    """Every figure that applies: {file: caption}; keys starting with '-' explain a figure that was not drawn."""
+    figures: dict[str, str] = {}
+    if (run_dir / "metrics.csv").is_file():
+        plot_curves(run_dir / "metrics.csv", out / "progress.png")
+        figures["progress.png"] = "training progress: annealed loss, -ELBO and KL per latent group (training log)"
+    preview = preview_batch(dataset)
+    if preview is None:
+        figures["-pictures"] = "no image figures: the frames of this data set are not images"
+        return figures
+    preview = preview.to(next(model.parameters()).device)
+    save_reconstruction_and_swap(model, guide, groups, preview, out / "recon_swap.png")
+    figures["recon_swap.png"] = "test sequences, reconstructions and static/dynamics swaps"
+    figures.update(save_run_figures(model, guide, groups, preview, out, judge=judge, seq_len=dataset.seq_len))
+    if "imputation" in metrics:
+        save_imputation_figure(model, guide, groups, preview[:3], IMPUTATION_FIGURE_OBSERVED, out / "imputation.png")
+        figures["imputation.png"] = "imputation: the first frames observed, the rest predicted by the prior dynamics (DSA Fig. 8)"
+    return figures
 
 
 def flatten(metrics: dict, prefix: str = "") -> dict:

@@ -189,6 +189,8 @@ class Judge(nn.Module):
     Subclasses set ``heads`` (head -> number of classes), ``levels`` (head -> "frame" | "sequence"),
     ``loss_heads`` (the heads trained directly), ``input_ndim``/``input_tail`` (checked input shape)
     and ``image_ndim`` (3: frames (C, H, W); 2: a (T, F) segment seen as a one-channel image).
+    ``features(x)`` -> (N, F) per-sequence features (the FVD-judge space) for judges that define
+    ``sequence_features``; it reads the trained layers only, so it adds no parameters to the cache key.
     """
 
     name = ""
@@ -233,6 +235,26 @@ class Judge(nn.Module):
             self.train(was_training)
         return {head: torch.cat([p[head] for p in parts]).softmax(-1).to(x.device) for head in parts[0]}
 
+    def sequence_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-sequence feature vectors (B, F) of a checked batch; judges without a read-out raise JudgeError."""
+        raise JudgeError(f"the {self.name or type(self).__name__} judge exposes no sequence features")
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """Per-sequence features (N, F) of sequences x (N, T, ...), in eval mode, batched: the FVD-judge space."""
+        self.check_input(x)
+        if x.dim() < 2 + len(self.input_tail):
+            frame = ", ".join(map(str, self.input_tail))
+            raise JudgeError(f"{self.name} judge features need sequences (N, T, {frame}), got {tuple(x.shape)}")
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        try:
+            parts = [self.sequence_features(x[i : i + batch_size].to(device)) for i in range(0, x.shape[0], batch_size)]
+        finally:
+            self.train(was_training)
+        return torch.cat(parts).to(x.device)
+
 
 class SpritesJudge(Judge):
     """Sprites: per-frame attribute heads on conv features, action from a temporal conv pooled over time."""
@@ -261,9 +283,22 @@ class SpritesJudge(Judge):
         features = self.encoder(x)  # (B, T, D)
         out = {a: head(features) for a, head in self.attribute_heads.items()}
         out |= {f"{a}_sequence": out[a].mean(1) for a in self.attributes}
-        temporal = self.temporal(features.transpose(1, 2))  # (B, D, T)
-        out["action"] = self.action_head(torch.cat([temporal.mean(-1), temporal.amax(-1)], -1))
+        out["action"] = self.action_head(self.action_input(features))
         return out
+
+    def action_input(self, features: torch.Tensor) -> torch.Tensor:
+        """What the action head reads (B, 2D): the temporal conv of frame features (B, T, D), mean and max over time."""
+        temporal = self.temporal(features.transpose(1, 2))  # (B, D, T)
+        return torch.cat([temporal.mean(-1), temporal.amax(-1)], -1)
+
+    def sequence_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3D) = [frame features averaged over time (appearance), the action head's input (motion)].
+
+        The action head alone was trained to ignore appearance and the time-averaged frame features to ignore
+        motion, so a Fréchet distance needs both halves to notice wrong characters as well as wrong movements.
+        """
+        frame_features = self.encoder(x)  # (B, T, D)
+        return torch.cat([frame_features.mean(1), self.action_input(frame_features)], -1)
 
 
 class DigitFrameJudge(Judge):
@@ -297,6 +332,14 @@ class DigitFrameJudge(Judge):
         features = self.trunk(x.reshape(-1, *self.input_tail)).amax((-2, -1))
         return {"digit": self.digit_head(features).reshape(*x.shape[:-3], 10)}
 
+    def sequence_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 2D): mean and standard deviation over time of the digit head's input per frame of (B, T, 1, 64, 64).
+
+        The per-frame read-out is position-free (a max over the map), so motion shows only as change over time.
+        """
+        per_frame = self.trunk(x.reshape(-1, *self.input_tail)).amax((-2, -1)).reshape(x.shape[0], x.shape[1], -1)
+        return torch.cat([per_frame.mean(1), per_frame.std(1, unbiased=False)], -1)
+
 
 class SpokenDigitsJudge(Judge):
     """Speaker and digit of a segment (B, T, 129): two temporal convolutions, mean and max over time."""
@@ -322,9 +365,13 @@ class SpokenDigitsJudge(Judge):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Return logits {"speaker": (B, 6), "digit": (B, 10)} for segments (B, T, 129)."""
-        hidden = self.conv(x.transpose(1, 2))  # (B, H, T)
-        pooled = self.dropout(torch.cat([hidden.mean(-1), hidden.amax(-1)], -1))
+        pooled = self.dropout(self.sequence_features(x))
         return {h: head(pooled) for h, head in self.out.items()}
+
+    def sequence_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 2H): what both heads read, the temporal convolution's mean and max over time (before dropout)."""
+        hidden = self.conv(x.transpose(1, 2))  # (B, H, T)
+        return torch.cat([hidden.mean(-1), hidden.amax(-1)], -1)
 
 
 # ---------------------------------------------------------------- labelled data

@@ -5,7 +5,11 @@ what is motion, and ``inference.latents`` encodes, conditions and samples throug
 """
 from __future__ import annotations
 
-from typing import Callable
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -13,7 +17,9 @@ from torch.utils.data import Dataset, default_collate
 
 from evaluation import metrics
 from inference.anneal import SiteGroups
-from inference.latents import generate_keeping, posterior_means
+from inference.latents import generate_keeping, posterior_means, reconstruct
+
+log = logging.getLogger(__name__)
 
 # Published numbers to print beside ours (DSA Table 1, factorised q, Sprites).
 DSA_TABLE1 = {
@@ -22,6 +28,14 @@ DSA_TABLE1 = {
     "topwear": (0.0034, 0.0647, 8.9173),  # "tops"
     "hair": (0.0006, 0.0126, 8.9566),  # "hairstyle"
     "action": (0.0811, 0.9027, 13.7510),
+}
+# VDSM Table 1 (Sprites, %): accuracy consistency, identity-embedding accuracy, dynamics-embedding accuracy.
+VDSM_TABLE1 = {
+    "body": (99.67, 98.67, 52.67),
+    "topwear": (99.67, 99.67, 47.33),  # "shirt"
+    "bottomwear": (99.00, 97.67, 31.67),  # "pant"
+    "hair": (100.00, 99.33, 21.00),
+    "action": (99.33, 45.00, 99.33),
 }
 
 
@@ -62,6 +76,22 @@ def dsa_table1(model: Callable, guide: Callable, groups: SiteGroups, dataset: Da
             "kl_random": metrics.kl_random(real),
         }
     return table
+
+
+@torch.no_grad()
+def reconstruction_consistency(model: Callable, guide: Callable, dataset: Dataset, judge, count: int, batch_size: int = 32) -> dict[str, float]:
+    """VDSM Table 1 "Acc. Cons.": per sequence-level judge head, the share of test sequences whose reconstruction
+    (decoded from the posterior means of all latents) the judge puts in the class it gives the real sequence."""
+    device = next(judge.parameters()).device
+    pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    for batch in batches(dataset, count, batch_size, device):
+        real = judge.predict(batch["x"])
+        rebuilt = judge.predict(reconstruct(model, guide, batch["x"]).clamp(0, 1))
+        for head, level in judge.levels.items():
+            if level == "sequence":
+                pairs.setdefault(head.removesuffix("_sequence"), []).append((rebuilt[head], real[head]))
+    return {head: metrics.consistency_accuracy(torch.cat([g for g, _ in parts]).cpu().numpy(), torch.cat([r for _, r in parts]).cpu().numpy())
+            for head, parts in pairs.items()}
 
 
 @torch.no_grad()
@@ -132,3 +162,212 @@ def gw_disentanglement(guide: Callable, groups: SiteGroups, dataset: Dataset, co
         result = metrics.best_disentanglement_score(everything, y_static, y_temporal, groups=sequence)
         static_accuracy = metrics.static_feature_accuracy(everything, y_static, groups=sequence)
     return {"d_score": float(result), "a_static": result.a_static, "a_temporal": result.a_temporal, "static_feature_accuracy": static_accuracy}
+
+
+# ---------------------------------------------------------------- VDSM Table 3 in spirit: FVD in a judge's feature space
+FeatureExtractor = Callable[[torch.Tensor], torch.Tensor]  # sequences (B, T, C, H, W) in [0, 1] -> features (B, F)
+
+
+def _device_of(module: Any) -> torch.device:
+    """Device of a module's first parameter; CPU for callables without parameters."""
+    parameters = getattr(module, "parameters", None)
+    first = next(parameters(), None) if callable(parameters) else None
+    return first.device if first is not None else torch.device("cpu")
+
+
+def _load_module(path: Path, device: torch.device | str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A TorchScript file (torch.jit.save), or a torch.export program for a ``.pt2`` file, in eval mode on ``device``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in favour of torch.export
+        if path.suffix == ".pt2":
+            return torch.export.load(str(path)).module().to(device)
+        return torch.jit.load(str(path), map_location=device).eval()
+
+
+def load_extractor(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> FeatureExtractor:
+    """Load a user-supplied feature extractor (e.g. an exported I3D) as a checked (B, T, C, H, W) in [0, 1] -> (B, F) function.
+
+    TorchScript (torch.jit.save) files, or torch.export programs saved as ``.pt2`` (export the batch axis as dynamic).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"FVD extractor {path} does not exist (expected a TorchScript file written by torch.jit.save)")
+    try:
+        module = _load_module(path, device)
+    except (RuntimeError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        kind = "torch.export program" if path.suffix == ".pt2" else "TorchScript module"
+        raise ValueError(f"FVD extractor {path} is not a loadable {kind}: {reason}") from err
+
+    def extract(x: torch.Tensor) -> torch.Tensor:
+        features = module(x.to(device))
+        if not isinstance(features, torch.Tensor) or features.dim() != 2 or features.shape[0] != x.shape[0]:
+            got = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
+            batch = x.shape[0]
+            raise ValueError(f"FVD extractor {path.name} must map (B, T, C, H, W) to (B, F) features; got {got} for B = {batch}")
+        return features.float()
+
+    return extract
+
+
+def _feature_source(judge: Any, extractor: str | os.PathLike[str] | None, device: torch.device) -> tuple[FeatureExtractor, str, str]:
+    """(features function, extractor name, metric name): the TorchScript file when given, else the judge's features."""
+    if extractor is not None:
+        name = Path(extractor).name
+        return load_extractor(extractor, device), name, f"FVD ({name})"
+    if judge is None:
+        raise ValueError("FVD needs a judge with sequence features or an extractor file (a TorchScript module)")
+    name = f"{getattr(judge, 'name', '') or type(judge).__name__} judge"
+    return judge.features, name, f"FVD-judge ({name})"
+
+
+@torch.no_grad()
+def fvd_judge(model: Callable, judge: Any, dataset: Dataset, count: int, batch_size: int = 32,
+              extractor: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """VDSM Table 3 in spirit: Fréchet distance between ``count`` real sequences of ``dataset`` and ``count`` drawn from the prior.
+
+    Features are the judge's per-sequence ``features`` (Sprites: time-averaged frame features + the action head's input,
+    so both appearance and motion count) or those of a TorchScript ``extractor``. Returns ``fvd`` (count vs count),
+    ``real_vs_real`` (the floor: first vs second half of the real set, disjoint sequences) and ``fvd_half`` (generated
+    first half vs real second half: the floor's sample sizes, since the estimate's bias grows as samples shrink).
+    Numbers are comparable only between runs with the same features and count.
+    """
+    if not 4 <= count <= len(dataset):
+        raise ValueError(f"FVD needs 4 <= count <= {len(dataset)} sequences (two halves of at least 2 for the floor), got {count}")
+    device = _device_of(model)
+    extract, name, metric = _feature_source(judge, extractor, device)
+    seq_len = dataset[0]["x"].shape[0]
+    real = torch.cat([extract(batch["x"]).cpu() for batch in batches(dataset, count, batch_size, device)]).double()
+    generated = torch.cat([
+        extract(model(None, batch_size=min(batch_size, count - start), seq_len=seq_len).clamp(0, 1)).cpu()
+        for start in range(0, count, batch_size)
+    ]).double()  # fmt: skip
+    if real.shape[1] >= count // 2:
+        log.warning("%s: %d features from %d sequences per set give singular covariances; use more sequences", metric, real.shape[1], count)
+    half = count // 2
+    return {
+        "metric": metric,
+        "fvd": metrics.frechet_distance(real, generated),
+        "fvd_half": metrics.frechet_distance(generated[:half], real[half : 2 * half]),
+        "real_vs_real": metrics.frechet_distance(real[:half], real[half : 2 * half]),
+        "sequences": count,
+        "features": int(real.shape[1]),
+        "extractor": name,
+    }
+
+
+# ---------------------------------------------------------------- VDSM Table 1 / C-DSVAE: factors from latent embeddings
+IDENTITY_KEYS = ("character", "utterance", "source_index")  # who a sequence shows: never in both halves of the split
+POOLINGS = ("flatten", "mean")
+
+
+def _pool_time(value: torch.Tensor, pooling: str) -> torch.Tensor:
+    """One row per sequence from a per-frame latent (B, T, ...): all frames in order (flatten) or their mean."""
+    per_frame = value.reshape(value.shape[0], value.shape[1], -1)
+    return per_frame.reshape(value.shape[0], -1) if pooling == "flatten" else per_frame.mean(1)
+
+
+def _sequence_embedding(values: list[torch.Tensor], frames: int, pooling: str) -> torch.Tensor:
+    """One group's embedding (B, D): per-sequence sites (B, F) as they are, per-frame ones pooled over time.
+
+    Per-step sites z_1..z_T (each (B, F)) are stacked to (B, T, F) first, so ``mean`` averages them over time.
+    """
+    if len(values) == frames and all(v.dim() == 2 for v in values):
+        values = [torch.stack(values, dim=1)]
+    return torch.cat([v if v.dim() == 2 else _pool_time(v, pooling) for v in values], dim=-1)
+
+
+@torch.no_grad()
+def sequence_embeddings(guide: Callable, groups: SiteGroups, dataset: Dataset, count: int, batch_size: int, device: torch.device,
+                        pooling: str = "flatten") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """One posterior-mean embedding per sequence and latent group (rows = the first ``count`` sequences), with their labels."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
+    embeddings: dict[str, list[np.ndarray]] = {}
+    labels: dict[str, list[np.ndarray]] = {}
+    frames_last = set(getattr(guide, "latent_sites", {}))  # G&W guides: sites shaped (B, features, frames)
+    for batch in batches(dataset, count, batch_size, device):
+        x = batch["x"]
+        per_group: dict[str, list[torch.Tensor]] = {}
+        for name, value in posterior_means(guide, x).items():
+            index = groups.index(name)
+            if index is None:
+                raise ValueError(f"latent site {name!r} belongs to no latent group of {groups.names}")
+            per_group.setdefault(groups.names[index], []).append(value.transpose(1, 2) if name in frames_last else value)
+        for group, values in per_group.items():
+            embeddings.setdefault(group, []).append(_sequence_embedding(values, x.shape[1], pooling).cpu().numpy())
+        for key, value in batch.items():
+            if key != "x":
+                labels.setdefault(key, []).append(value.cpu().numpy())
+    return {k: np.concatenate(v) for k, v in embeddings.items()}, {k: np.concatenate(v) for k, v in labels.items()}
+
+
+def sequence_factors(labels: Mapping[str, np.ndarray], labels_info: Mapping[str, Any], frames: int) -> dict[str, np.ndarray]:
+    """Integer per-sequence factors: scalar labels by key, label vectors by column (Sprites ``attributes`` -> body, ...).
+
+    Identities (``IDENTITY_KEYS``), real-valued labels (positions, angles) and per-frame labels are left out.
+    """
+    factors: dict[str, np.ndarray] = {}
+    for key, values in labels.items():
+        if key in IDENTITY_KEYS or not np.issubdtype(values.dtype, np.integer):
+            continue
+        if values.ndim == 1:
+            factors[key] = values
+        elif values.ndim == 2 and values.shape[1] != frames:
+            info = labels_info.get(key, {})
+            names = info.get("names") if isinstance(info, Mapping) else None
+            names = names if names is not None and len(names) == values.shape[1] else [f"{key}_{i}" for i in range(values.shape[1])]
+            factors |= {str(name): values[:, column] for column, name in enumerate(names)}
+    return factors
+
+
+def _held_out_half(labels: Mapping[str, np.ndarray], count: int) -> tuple[np.ndarray | None, str]:
+    """Seeded test mask over half the identities when the items name one (else half the sequences), and what split it;
+    None when there are fewer than two identities to split."""
+    identity = next((key for key in IDENTITY_KEYS if key in labels and labels[key].ndim == 1), None)
+    groups = labels[identity] if identity is not None else None
+    if len(np.unique(groups if groups is not None else np.arange(count))) < 2:
+        return None, identity or "sequence"
+    return metrics.held_out_mask(count, test_fraction=0.5, random_state=0, groups=groups), identity or "sequence"
+
+
+def embedding_accuracy(guide: Callable, groups: SiteGroups, dataset: Dataset, count: int, batch_size: int = 64,
+                       device: torch.device | str = "cpu", factors: Sequence[str] | None = None,
+                       pooling: str = "flatten") -> dict[str, Any]:
+    """VDSM §4 (3) and Table 1 "ID Acc." / "Dyn. Acc." (also C-DSVAE): how well each latent group's embedding predicts each factor.
+
+    Embeddings are posterior means of the first ``count`` sequences; per-frame groups are flattened over time by
+    default (all frames in order: Sprites actions are frame-aligned, and a time average loses the order that tells
+    one movement from another), ``pooling="mean"`` averages them. A linear SVM (metrics.embedding_classification_
+    accuracy) trains on half of the characters (or sequences, when items name no identity) and is scored on the
+    others. Returns {"accuracy": {group: {factor: acc}}, "chance": {factor: share of the test half's commonest
+    class}, "classes", "dimensions", "split_by", "sequences": {"train", "test"}, "skipped": {factor: reason}}.
+    A disentangled model: static high on appearance and near chance on action; dynamics the reverse.
+    """
+    if not 4 <= count <= len(dataset):
+        raise ValueError(f"embedding accuracy needs 4 <= count <= {len(dataset)} sequences, got {count}")
+    embeddings, labels = sequence_embeddings(guide, groups, dataset, count, batch_size, torch.device(device), pooling)
+    available = sequence_factors(labels, getattr(dataset, "labels_info", {}), dataset[0]["x"].shape[0])
+    unknown = sorted(set(factors or ()) - set(available))
+    if unknown:
+        raise ValueError(f"unknown factor(s) {', '.join(unknown)}; this data set has: {', '.join(available) or 'none'}")
+    chosen = {name: available[name] for name in (factors or available)}
+    test, split_by = _held_out_half(labels, count)
+    if test is None:
+        return {"accuracy": {group: {} for group in embeddings}, "chance": {}, "classes": {}, "split_by": split_by, "pooling": pooling,
+                "skipped": {factor: f"the {count} sequences show a single {split_by}: no held-out half" for factor in chosen},
+                "dimensions": {group: int(z.shape[1]) for group, z in embeddings.items()}, "sequences": {"train": count, "test": 0}}
+    result: dict[str, Any] = {
+        "accuracy": {group: {} for group in embeddings}, "chance": {}, "classes": {}, "skipped": {},
+        "dimensions": {group: int(z.shape[1]) for group, z in embeddings.items()},
+        "split_by": split_by, "sequences": {"train": int((~test).sum()), "test": int(test.sum())}, "pooling": pooling,
+    }  # fmt: skip
+    for factor, y in chosen.items():
+        if len(np.unique(y[~test])) < 2:
+            result["skipped"][factor] = "a single class in the training half"
+            continue
+        result["classes"][factor] = int(len(np.unique(y)))
+        result["chance"][factor] = float(np.unique(y[test], return_counts=True)[1].max() / test.sum())
+        for group, z in embeddings.items():
+            result["accuracy"][group][factor] = metrics.embedding_classification_accuracy(z[~test], y[~test], z[test], y[test])
+    return result

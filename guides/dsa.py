@@ -8,16 +8,15 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from networks import BiLSTM, FrameEncoder, GaussianHead
+from networks import BiLSTM, GaussianHead, frame_encoder
 
 
 class StaticPosterior(nn.Module):
     """Frame features and q(f | x_1:T): a bi-LSTM over per-frame features (eq. 3 and 4)."""
 
-    def __init__(self, frame_shape: tuple[int, int, int], static_dim: int, feature_dim: int, hidden_dim: int, width: int) -> None:
+    def __init__(self, frame_shape: tuple[int, ...], static_dim: int, feature_dim: int, hidden_dim: int, width: int) -> None:
         super().__init__()
-        channels, size, _ = frame_shape
-        self.encoder = FrameEncoder(size, channels, feature_dim, width)
+        self.encoder = frame_encoder(frame_shape, feature_dim, width)  # conv for (C, H, W) frames, MLP for (D,) frames
         self.rnn = BiLSTM(feature_dim, hidden_dim)
         self.head = GaussianHead(2 * hidden_dim, static_dim)
 
@@ -39,7 +38,7 @@ class DSAGuide(nn.Module, ABC):
         self.dynamics_dim = model.dynamics_dim
 
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> None:
-        """Sample the latent sites ``f`` and ``z_1 .. z_T`` given x (B, T, C, H, W)."""
+        """Sample the latent sites ``f`` and ``z_1 .. z_T`` given x (B, T, *frame_shape)."""
         if x is None:
             raise ValueError("a guide needs observed sequences x")
         pyro.module("guide", self)

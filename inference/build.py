@@ -8,7 +8,7 @@ import pyro
 import pyro.poutine as poutine
 import torch
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate as hydra_instantiate
+from hydra.utils import get_object, instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.data import Dataset, default_collate
@@ -21,6 +21,8 @@ from inference.errors import ConfigError
 from inference.latents import latent_sites, site_kls
 from inference.checkpoint import load_checkpoint
 from inference.trainer import CHECKPOINT_NAME, Trainer
+from models import MODELS
+from networks import frame_kind
 
 
 def instantiate(node: DictConfig, **kwargs: Any) -> Any:
@@ -55,14 +57,33 @@ def build_data(cfg: DictConfig, split: str) -> Dataset:
 
 def build_model_and_guide(cfg: DictConfig, dataset: Dataset) -> tuple[nn.Module, nn.Module]:
     """Model sized for the data set, and the guide chosen by ``cfg.guide`` for that model."""
-    if len(dataset.frame_shape) != 3:
+    try:
+        kind = frame_kind(tuple(dataset.frame_shape))
+    except ValueError as err:
+        raise ConfigError(f"data '{cfg.data.name}': {err}") from None
+    model_cls = _model_class(cfg.model)
+    if kind not in _frame_kinds(model_cls):
+        able = ", ".join(sorted(name for name, cls in MODELS.items() if kind in _frame_kinds(cls)))
         raise ConfigError(
-            f"the models take image frames (C, H, W), but data '{cfg.data.name}' has frames of shape {tuple(dataset.frame_shape)}; "
-            "feature-vector frames (spoken_digits) need vector frame networks, which are not implemented yet"
+            f"model '{getattr(model_cls, 'name', cfg.model.get('_target_', '?'))}' does not take {kind} frames "
+            f"(data '{cfg.data.name}' has frames of shape {tuple(dataset.frame_shape)}); models that do: {able or 'none'}"
         )
     model = instantiate(cfg.model, frame_shape=tuple(dataset.frame_shape), seq_len=dataset.seq_len)
     guide = instantiate(cfg.guide, model=model)
     return model, guide
+
+
+def _model_class(node: DictConfig) -> Any:
+    """The class (or factory) named by a model config's ``_target_``; None when it cannot be resolved (instantiate then says why)."""
+    try:
+        return get_object(node.get("_target_", ""))
+    except (ImportError, ValueError, AttributeError):
+        return None
+
+
+def _frame_kinds(model_cls: Any) -> tuple[str, ...]:
+    """The frame kinds ("image", "vector") a model class takes; a class that does not say takes images only."""
+    return tuple(getattr(model_cls, "frame_kinds", ("image",)))
 
 
 def check_pair(model: nn.Module, guide: nn.Module, x: torch.Tensor) -> None:
@@ -91,12 +112,13 @@ def check_pair(model: nn.Module, guide: nn.Module, x: torch.Tensor) -> None:
 
 
 def preview_batch(dataset: Dataset, count: int = 8, max_frames: int = 16) -> torch.Tensor | None:
-    """A fixed, varied set of sequences for pictures (spread over the data set); None if there are fewer than two.
+    """A fixed, varied set of sequences for pictures (spread over the data set); None if fewer than two, or not image frames.
 
     Sequences longer than ``max_frames`` (e.g. a Sprites sheet of 178 poses) show 8 evenly spaced frames.
     """
     count = min(count, len(dataset)) // 2 * 2
-    if count < 2:
+    frame_shape = getattr(dataset, "frame_shape", None)
+    if count < 2 or (frame_shape is not None and len(frame_shape) != 3):  # the figures draw image frames only
         return None
     stride = max(1, len(dataset) // count)
     stride += stride % 9 == 0  # Sprites stores 9 actions per character: vary the action too

@@ -7,6 +7,8 @@ Generative story, eq. (1):
     x_t | z_t, f ~ likelihood(decoder([f, z_t]))             t = 1..T
 
 Sites: ``f`` (group ``static``), ``z_1 .. z_T`` (group ``dynamics``), observed ``x``.
+Frames are square images (C, H, W) with conv networks (§4.1, §4.3) or feature vectors (D,), e.g. log
+spectra (§4.2), with per-frame MLPs and the ``gaussian`` likelihood.
 All sites live in one ``pyro.plate("sequences")``; time is a ``pyro.markov`` loop.
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ from torch import nn
 
 from models.likelihood import Likelihood
 from models.shapes import sequence_sizes
-from networks import FrameDecoder, GaussianHead, LSTMStep
+from networks import GaussianHead, LSTMStep, frame_decoder, frame_kind
 
 
 class DSA(nn.Module):
@@ -26,10 +28,11 @@ class DSA(nn.Module):
 
     name = "dsa"
     latent_groups = {"static": r"f", "dynamics": r"z_\d+"}
+    frame_kinds = ("image", "vector")  # inference.build refuses data whose frames a model cannot take
 
     def __init__(
         self,
-        frame_shape: tuple[int, int, int],
+        frame_shape: tuple[int, ...],
         seq_len: int,
         static_dim: int = 256,
         dynamics_dim: int = 32,
@@ -41,25 +44,27 @@ class DSA(nn.Module):
         super().__init__()
         if min(static_dim, dynamics_dim, hidden_dim, width) < 1:
             raise ValueError("DSA sizes static_dim, dynamics_dim, hidden_dim and width must be >= 1")
-        channels, height, width_px = frame_shape
-        if height != width_px:
-            raise ValueError(f"DSA expects square frames, got {frame_shape}")
+        kind = frame_kind(frame_shape)
+        if kind == "image" and frame_shape[1] != frame_shape[2]:
+            raise ValueError(f"DSA expects square image frames, got {tuple(frame_shape)}")
+        if kind == "vector" and likelihood != "gaussian":
+            raise ValueError(f"DSA on feature-vector frames needs likelihood 'gaussian' (unbounded real features), got '{likelihood}'")
         self.frame_shape, self.seq_len = tuple(frame_shape), seq_len
         self.static_dim, self.dynamics_dim = static_dim, dynamics_dim
         self.prior_rnn = LSTMStep(dynamics_dim, hidden_dim)
         self.prior_head = GaussianHead(hidden_dim, dynamics_dim)
-        self.decoder = FrameDecoder(static_dim + dynamics_dim, height, channels, width)
+        self.decoder = frame_decoder(static_dim + dynamics_dim, self.frame_shape, width)
         self.likelihood = Likelihood(likelihood, likelihood_scale)
 
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> torch.Tensor:
-        """Run eq. (1); observes ``x`` (B, T, C, H, W) when given, else generates. Returns decoded pixel means."""
+        """Run eq. (1); observes ``x`` (B, T, *frame_shape) when given, else generates. Returns decoded frame means."""
         pyro.module("model", self)
         batch_size, seq_len, device = sequence_sizes(self, x, batch_size, seq_len)
         with pyro.plate("sequences", batch_size, device=device):
             f = pyro.sample("f", dist.Normal(torch.zeros(batch_size, self.static_dim, device=device), 1.0).to_event(1))
             z = self.sample_dynamics(batch_size, seq_len, device)
             decoded = self.decode(f, z)
-            pyro.sample("x", self.likelihood(decoded).to_event(4), obs=x)
+            pyro.sample("x", self.likelihood(decoded).to_event(1 + len(self.frame_shape)), obs=x)  # events: time and frame axes
         return self.likelihood.mean(decoded)
 
     def sample_dynamics(self, batch_size: int, seq_len: int, device: torch.device) -> torch.Tensor:

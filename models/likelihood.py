@@ -1,4 +1,4 @@
-"""Frame likelihoods p(x_t | ...) chosen by config, shared by every image model."""
+"""Frame likelihoods p(x_t | ...) chosen by config, shared by every model (pixels, or real-valued features)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pyro.distributions as dist
 import torch
 
-LIKELIHOODS = ("normal", "bernoulli", "continuous_bernoulli")
+LIKELIHOODS = ("normal", "bernoulli", "continuous_bernoulli", "gaussian")
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,8 @@ class Likelihood:
     ``bernoulli``: binary cross-entropy on grey targets (Bernoulli(logits), support check off,
     not a normalised density on [0, 1]).
     ``continuous_bernoulli``: the normalised alternative for grey-level pixels.
+    ``gaussian``: Normal(out, scale), identity mean, for unbounded real features such as normalised
+    log spectra (DSA §4.2); with scale 1 its log-density is minus half the summed squared error.
     """
 
     name: str = "normal"
@@ -32,10 +34,12 @@ class Likelihood:
     def __call__(self, decoded: torch.Tensor) -> dist.Distribution:
         if self.name == "normal":
             return dist.Normal(torch.sigmoid(decoded), self.scale)
+        if self.name == "gaussian":
+            return dist.Normal(decoded, self.scale)
         if self.name == "bernoulli":
             return dist.Bernoulli(logits=decoded, validate_args=False)
         return dist.ContinuousBernoulli(logits=decoded)
 
     def mean(self, decoded: torch.Tensor) -> torch.Tensor:
-        """Pixel values to show for a decoder output (sigmoid for every choice here)."""
-        return torch.sigmoid(decoded)
+        """Frame values to show for a decoder output: the output itself for ``gaussian`` (its mean), its sigmoid otherwise."""
+        return decoded if self.name == "gaussian" else torch.sigmoid(decoded)

@@ -9,5 +9,7 @@ from networks.heads import MLP, GaussianHead
 from networks.mixture import MoEDecoder
 from networks.recurrent import BiLSTM, LSTMStep
 from networks.state_space import Combiner, GatedTransition
+from networks.vectors import VectorFrameDecoder, VectorFrameEncoder, frame_decoder, frame_encoder, frame_kind
 
-__all__ = ["FrameEncoder", "FrameDecoder", "StagedConvEncoder", "StagedConvDecoder", "GaussianHead", "MLP", "BiLSTM", "LSTMStep", "MoEDecoder", "GatedTransition", "Combiner"]
+__all__ = ["FrameEncoder", "FrameDecoder", "StagedConvEncoder", "StagedConvDecoder", "GaussianHead", "MLP", "BiLSTM", "LSTMStep", "MoEDecoder", "GatedTransition", "Combiner",
+           "VectorFrameEncoder", "VectorFrameDecoder", "frame_encoder", "frame_decoder", "frame_kind"]

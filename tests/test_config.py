@@ -1,4 +1,5 @@
 """Hydra: every config composes, one training step runs for every model x guide pair and experiment, bad input fails clearly."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,7 @@ TINY_DATA = {  # per data set: the smallest subset its size knobs allow (TINY's 
     "bouncing_ball": ["data.train_sequences=4", "data.test_sequences=2"],
     "bouncing_square": ["data.train_sequences=4", "data.test_sequences=2"],
     "pendulum": ["data.sequences_per_combination=2"],
+    "spoken_digits": ["data.takes=[0,5]"],  # take 0 tests, take 5 trains: 60 recordings each
 }
 
 
@@ -148,6 +150,26 @@ def test_cli_sweep_then_evaluate_writes_comparison(tmp_path):
         assert '"sequences": 4' in metrics and '"split": "test"' in metrics
         assert (tmp_path / "sweep" / run_name / "eval" / "recon_swap.png").is_file()
         assert "## DSA Table 1" in (tmp_path / "sweep" / run_name / "eval" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("data,section,key", [
+    ("bouncing_ball", "## DSA Fig. 8", "imputation"),
+    ("spoken_digits", "## DSA Table 2", "dsa_table2"),
+])
+def test_evaluate_reports_the_metric_of_each_data_set(tmp_path, data, section, key):
+    likelihood = ["model.likelihood=gaussian", "model.likelihood_scale=1.0"] if data == "spoken_digits" else []
+    trained = train_cli(f"data={data}", *tiny("dsa", data), *likelihood, f"cache_dir={tmp_path / 'cache'}", "hydra.run.dir=run", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    evaluation = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "run=run", "max_sequences=8"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert evaluation.returncode == 0, evaluation.stderr
+    metrics = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())
+    assert key in metrics and section in (tmp_path / "run" / "eval" / "report.md").read_text()
+    assert (tmp_path / "run" / "eval" / "progress.png").is_file()
+    if data == "bouncing_ball":
+        assert set(metrics["imputation"]) == {"all_frames", "missing_frames"}
+        assert (tmp_path / "run" / "eval" / "imputation.png").is_file() and (tmp_path / "run" / "eval" / "manifold.png").is_file()
+    else:
+        assert 0 <= metrics["dsa_table2"]["eer_static"] <= 1 and "-pictures" in metrics["figures"]
 
 
 def test_evaluate_without_a_run_is_a_clear_error(tmp_path):
