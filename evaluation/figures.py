@@ -17,7 +17,10 @@ import torch
 
 from inference.anneal import SiteGroups
 from inference.figures import save_rows
-from inference.latents import UseMeans, generate_keeping, generate_sharing, latent_sites, posterior_means
+from inference.latents import (
+    UseMeans, frames_last_sites, from_frames, generate_keeping, generate_sharing, group_latents, latent_sites, motion_groups,
+    posterior_means, to_frames,
+)
 
 MOTION_LABEL = "motion"
 
@@ -30,48 +33,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def motion_groups(groups: SiteGroups) -> tuple[str, ...]:
-    """Every latent group except ``static``: what moves."""
-    return tuple(name for name in groups.names if name != "static")
-
-
-def group_sites(groups: SiteGroups, values: dict[str, torch.Tensor], wanted: Iterable[str]) -> dict[str, torch.Tensor]:
-    """The entries of ``values`` whose site belongs to one of the ``wanted`` groups, in site order."""
-    wanted = set(wanted)
-    return {name: v for name, v in values.items() if (i := groups.index(name)) is not None and groups.names[i] in wanted}
-
-
-def to_frames(sites: dict[str, torch.Tensor], frames: int, frames_last: set[str]) -> torch.Tensor | None:
-    """One group's site values as (B, frames, D): per-step sites stacked, blocks kept (transposed if frames-last),
-    per-sequence (B, D) values repeated over time; None for a layout that is none of these."""
-    values = list(sites.values())
-    if not values:
-        return None
-    if len(values) == frames and frames > 1 and all(v.dim() == 2 for v in values):
-        return torch.stack(values, dim=1)
-    parts = []
-    for name, value in sites.items():
-        if value.dim() == 3:
-            parts.append(value.transpose(1, 2) if name in frames_last else value)
-        elif value.dim() == 2:
-            parts.append(value.unsqueeze(1).expand(value.shape[0], frames, value.shape[1]))
-        else:
-            return None
-    return torch.cat(parts, dim=-1) if all(p.shape[1] == frames for p in parts) else None
-
-
-def from_frames(template: dict[str, torch.Tensor], per_frame: torch.Tensor, frames_last: set[str]) -> dict[str, torch.Tensor] | None:
-    """Inverse of ``to_frames`` for genuinely per-frame groups: (B, T, D) back into the template's sites, or None."""
-    values = list(template.values())
-    frames = per_frame.shape[1]
-    if len(values) == frames and frames > 1 and all(v.dim() == 2 for v in values):
-        return {name: per_frame[:, t] for t, name in enumerate(template)}
-    if len(values) == 1 and values[0].dim() == 3:
-        (name,) = template
-        return {name: per_frame.transpose(1, 2) if name in frames_last else per_frame}
-    return None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -150,8 +111,8 @@ def save_judge_over_time(model: Callable, groups: SiteGroups, judge, seq_len: in
 def encoded_frames(guide: Callable, groups: SiteGroups, x: torch.Tensor) -> dict[str, torch.Tensor | None]:
     """Posterior means of x per group as (B, T, D) (None where a group is not per frame), plus the raw site values."""
     means = posterior_means(guide, x)
-    frames_last = set(getattr(guide, "latent_sites", {}))
-    return {group: to_frames(group_sites(groups, means, (group,)), x.shape[1], frames_last) for group in groups.names}
+    frames_last = frames_last_sites(guide)
+    return {group: to_frames(group_latents(groups, means, (group,)), x.shape[1], frames_last) for group in groups.names}
 
 
 def principal_plane(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -167,11 +128,11 @@ def principal_plane(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, t
 def manifold_grid(model: Callable, guide: Callable, groups: SiteGroups, x: torch.Tensor, rows: int = 8, span: float = 2.0) -> torch.Tensor:
     """Frames decoded from a grid over the top-2 principal axes (+- span sd) of the encoded per-frame motion latents,
     every other latent fixed to the posterior mean of x[0] (Helminger Fig. 3); returns (rows, T, C, H, W)."""
-    frames, frames_last = x.shape[1], set(getattr(guide, "latent_sites", {}))
+    frames, frames_last = x.shape[1], frames_last_sites(guide)
     encoded = encoded_frames(guide, groups, x)
     group = next((g for g in motion_groups(groups) if encoded[g] is not None), None)
     trace = poutine.trace(model).get_trace(None, batch_size=rows, seq_len=frames)
-    template = group_sites(groups, {n: s["value"] for n, s in latent_sites(trace).items()}, (group,)) if group else {}
+    template = group_latents(groups, {n: s["value"] for n, s in latent_sites(trace).items()}, (group,)) if group else {}
     if group is None or from_frames(template, torch.zeros(rows, frames, 1), frames_last) is None:
         raise ValueError(f"{getattr(model, 'name', type(model).__name__)} has no per-frame motion latent to draw a manifold grid of")
     centre, directions, spread = principal_plane(encoded[group].reshape(-1, encoded[group].shape[-1]))

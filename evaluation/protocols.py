@@ -17,7 +17,7 @@ from torch.utils.data import Dataset, default_collate
 
 from evaluation import metrics
 from inference.anneal import SiteGroups
-from inference.latents import generate_keeping, posterior_means, reconstruct
+from inference.latents import frames_last_sites, generate_keeping, group_latents, motion_groups, posterior_means, reconstruct, to_frames
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,6 @@ def batches(dataset: Dataset, count: int, batch_size: int, device: torch.device)
     for start in range(0, count, batch_size):
         batch = default_collate([dataset[i] for i in range(start, min(start + batch_size, count))])
         yield {k: v.to(device) for k, v in batch.items()}
-
-
-def motion_groups(groups: SiteGroups) -> tuple[str, ...]:
-    """Every latent group except ``static``: what moves."""
-    return tuple(name for name in groups.names if name != "static")
 
 
 @torch.no_grad()
@@ -120,30 +115,20 @@ def frame_features(guide: Callable, groups: SiteGroups, dataset: Dataset, count:
     """
     features: dict[str, list[np.ndarray]] = {}
     labels: dict[str, list[np.ndarray]] = {}
-    frames_last = set(getattr(guide, "latent_sites", {}))  # G&W guides: sites shaped (B, features, frames)
+    frames_last = frames_last_sites(guide)  # G&W guides: sites shaped (B, features, frames)
     for batch in batches(dataset, count, batch_size, device):
         x = batch["x"]
         frames = x.shape[1]
-        per_group: dict[str, list[torch.Tensor]] = {}
-        for name, value in posterior_means(guide, x).items():
-            value = value.transpose(1, 2) if name in frames_last else value
-            per_group.setdefault(groups.names[groups.index(name)], []).append(value)
-        for group, values in per_group.items():
-            features.setdefault(group, []).append(_per_frame(values, frames).reshape(x.shape[0] * frames, -1).cpu().numpy())
+        means = posterior_means(guide, x)
+        for group in groups.names:
+            per_frame = to_frames(group_latents(groups, means, (group,)), frames, frames_last)
+            if per_frame is not None:
+                features.setdefault(group, []).append(per_frame.reshape(x.shape[0] * frames, -1).cpu().numpy())
         for key, value in batch.items():
             if key != "x":
                 per_frame = value if value.dim() >= 2 and value.shape[1] == frames else value.unsqueeze(1).expand(value.shape[0], frames, *value.shape[1:])
                 labels.setdefault(key, []).append(per_frame.reshape(x.shape[0] * frames, *per_frame.shape[2:]).cpu().numpy())
     return {k: np.concatenate(v) for k, v in features.items()}, {k: np.concatenate(v) for k, v in labels.items()}
-
-
-def _per_frame(values: list[torch.Tensor], frames: int) -> torch.Tensor:
-    """One group's latents as (B, frames, features): per-step sites (z_1..z_T, each (B, F)) are stacked over time,
-    (B, T, F) sites kept, per-sequence (B, F) sites repeated over the frames."""
-    if len(values) == frames and all(v.dim() == 2 for v in values):
-        return torch.stack(values, dim=1)
-    parts = [v if v.dim() == 3 else v.unsqueeze(1).expand(v.shape[0], frames, v.shape[-1]) for v in values]
-    return torch.cat(parts, dim=-1)
 
 
 def gw_disentanglement(guide: Callable, groups: SiteGroups, dataset: Dataset, count: int, static_target: str, temporal_target: str,
@@ -285,7 +270,7 @@ def sequence_embeddings(guide: Callable, groups: SiteGroups, dataset: Dataset, c
         raise ValueError(f"unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
     embeddings: dict[str, list[np.ndarray]] = {}
     labels: dict[str, list[np.ndarray]] = {}
-    frames_last = set(getattr(guide, "latent_sites", {}))  # G&W guides: sites shaped (B, features, frames)
+    frames_last = frames_last_sites(guide)  # G&W guides: sites shaped (B, features, frames)
     for batch in batches(dataset, count, batch_size, device):
         x = batch["x"]
         per_group: dict[str, list[torch.Tensor]] = {}

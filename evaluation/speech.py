@@ -21,20 +21,15 @@ from torch.utils.data import Dataset, default_collate
 from data.speech_trials import trials_for_dataset
 from evaluation.metrics import speaker_verification_eer, utterance_means
 from inference.anneal import SiteGroups
-from inference.latents import posterior_means
+from inference.latents import group_latents, posterior_means
 
 STATIC, DYNAMICS = "static", "dynamics"
-
-
-def _group_sites(groups: SiteGroups, means: dict[str, torch.Tensor], group: str) -> list[torch.Tensor]:
-    """The posterior means of the sites of ``group``, in trace order (time order for z_1 .. z_T)."""
-    return [value for name, value in means.items() if (i := groups.index(name)) is not None and groups.names[i] == group]
 
 
 def segment_features(guide: Callable, groups: SiteGroups, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per segment: static means concatenated (B, d_f), and dynamics means stacked over time (B, T, d_z)."""
     means = posterior_means(guide, x)
-    static, dynamics = _group_sites(groups, means, STATIC), _group_sites(groups, means, DYNAMICS)
+    static, dynamics = list(group_latents(groups, means, (STATIC,)).values()), list(group_latents(groups, means, (DYNAMICS,)).values())
     if not static or not dynamics:
         raise ValueError(f"speaker verification needs latent groups '{STATIC}' and '{DYNAMICS}'; the guide's sites are {sorted(means)}")
     batch = x.shape[0]

@@ -102,10 +102,51 @@ def reconstruct(model: Callable, guide: Callable, x: torch.Tensor) -> torch.Tens
         return poutine.condition(model, data=posterior_means(guide, x))(None, batch_size=x.shape[0], seq_len=x.shape[1])
 
 
-def _latents_of_groups(groups: SiteGroups, latents: dict[str, torch.Tensor], wanted: Iterable[str]) -> dict[str, torch.Tensor]:
-    """The entries of ``latents`` whose site belongs to one of the ``wanted`` groups."""
+def group_latents(groups: SiteGroups, latents: dict[str, torch.Tensor], wanted: Iterable[str]) -> dict[str, torch.Tensor]:
+    """The entries of ``latents`` whose site belongs to one of the ``wanted`` groups, in site (time) order."""
     wanted = set(wanted)
     return {name: value for name, value in latents.items() if (i := groups.index(name)) is not None and groups.names[i] in wanted}
+
+
+def motion_groups(groups: SiteGroups) -> tuple[str, ...]:
+    """Every latent group except ``static``: what moves (DSA's dynamics; VDSM's action and dynamics)."""
+    return tuple(name for name in groups.names if name != "static")
+
+
+def frames_last_sites(guide: Callable) -> set[str]:
+    """Sites a guide declares as (B, features, frames) blocks (the G&W guides' ``latent_sites``)."""
+    return set(getattr(guide, "latent_sites", {}))
+
+
+def to_frames(sites: dict[str, torch.Tensor], frames: int, frames_last: set[str]) -> torch.Tensor | None:
+    """One group's site values as (B, frames, D): per-step sites (z_1..z_T, each (B, D)) stacked over time, blocks
+    kept (transposed if frames-last), per-sequence (B, D) values repeated over time; None for any other layout."""
+    values = list(sites.values())
+    if not values:
+        return None
+    if len(values) == frames and frames > 1 and all(v.dim() == 2 for v in values):
+        return torch.stack(values, dim=1)
+    parts = []
+    for name, value in sites.items():
+        if value.dim() == 3:
+            parts.append(value.transpose(1, 2) if name in frames_last else value)
+        elif value.dim() == 2:
+            parts.append(value.unsqueeze(1).expand(value.shape[0], frames, value.shape[1]))
+        else:
+            return None
+    return torch.cat(parts, dim=-1) if all(p.shape[1] == frames for p in parts) else None
+
+
+def from_frames(template: dict[str, torch.Tensor], per_frame: torch.Tensor, frames_last: set[str]) -> dict[str, torch.Tensor] | None:
+    """Inverse of ``to_frames`` for genuinely per-frame groups: (B, T, D) back into the template's sites, or None."""
+    values = list(template.values())
+    frames = per_frame.shape[1]
+    if len(values) == frames and frames > 1 and all(v.dim() == 2 for v in values):
+        return {name: per_frame[:, t] for t, name in enumerate(template)}
+    if len(values) == 1 and values[0].dim() == 3:
+        (name,) = template
+        return {name: per_frame.transpose(1, 2) if name in frames_last else per_frame}
+    return None
 
 
 @torch.no_grad()
@@ -115,7 +156,7 @@ def generate_keeping(model: Callable, guide: Callable, groups: SiteGroups, x: to
     ``keep=("static",)`` is DSA's "fix f, sample z_1:T from the prior" (§4.1, Table 1);
     ``keep=("dynamics", "action")`` is "fix the motion, sample the content".
     """
-    kept = _latents_of_groups(groups, posterior_means(guide, x), keep)
+    kept = group_latents(groups, posterior_means(guide, x), keep)
     return poutine.condition(model, data=kept)(None, batch_size=x.shape[0], seq_len=x.shape[1])
 
 
@@ -123,6 +164,6 @@ def generate_keeping(model: Callable, guide: Callable, groups: SiteGroups, x: to
 def generate_sharing(model: Callable, groups: SiteGroups, share: Iterable[str], count: int, seq_len: int) -> torch.Tensor:
     """``count`` sequences drawn from the prior that share one draw of the ``share`` groups' latents (DSA Fig. 4)."""
     trace = poutine.trace(model).get_trace(None, batch_size=1, seq_len=seq_len)
-    shared = _latents_of_groups(groups, {name: site["value"] for name, site in latent_sites(trace).items()}, share)
+    shared = group_latents(groups, {name: site["value"] for name, site in latent_sites(trace).items()}, share)
     expanded = {name: value.expand(count, *value.shape[1:]) for name, value in shared.items()}
     return poutine.condition(model, data=expanded)(None, batch_size=count, seq_len=seq_len)

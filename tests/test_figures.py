@@ -6,12 +6,12 @@ from PIL import Image
 from torch import nn
 
 from evaluation.figures import (
-    from_frames, judged_classes_over_time, manifold_grid, project_2d, save_generation_grid, save_gif,
-    save_judge_over_time, save_latent_trajectories, save_manifold_grid, to_frames,
+    judged_classes_over_time, manifold_grid, project_2d, save_generation_grid, save_gif, save_judge_over_time,
+    save_latent_trajectories, save_manifold_grid,
 )
 from guides.frame_gaussian import FrameGaussianGuide
 from inference.anneal import SiteGroups
-from inference.latents import posterior_means
+from inference.latents import from_frames, posterior_means, to_frames
 from guides.deterministic_dynamics import GlobalDynamicsFactorisedGuide
 from models.deterministic_dynamics import LSTMF
 from models.hierarchical_vae import HierarchicalVAE

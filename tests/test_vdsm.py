@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 from guides.vdsm import VDSMFactorisedGuide, VDSMFullGuide, VDSMPretrainGuide
 from inference.anneal import Annealer
-from inference.build import check_pair, freeze, load_weights
+from inference.build import check_pair, freeze
 from inference.checkpoint import load_checkpoint
 from inference.latents import latent_sites, traces
 from inference.trainer import Trainer
