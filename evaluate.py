@@ -15,6 +15,7 @@ from data import DataError
 from evaluation.figures import save_run_figures
 from evaluation.imputation import imputation_curve, save_imputation_figure
 from evaluation.judges import JudgeTooWeak, load_or_train_judge
+from evaluation.published import published
 from evaluation.protocols import (
     batches, dsa_table1, embedding_accuracy, fvd_judge, generation_scores, gw_disentanglement, reconstruction_consistency,
 )
@@ -53,7 +54,9 @@ def evaluate_run(run_dir: Path, cfg: DictConfig) -> dict:
     groups = SiteGroups(model.latent_groups)
     count = len(dataset) if cfg.max_sequences is None else min(cfg.max_sequences, len(dataset))
     torch.manual_seed(0)
-    metrics: dict = {**elbo_means(model, guide, groups, dataset, count, cfg.batch_size, device), "step": state["step"], "sequences": count, "split": cfg.split}
+    metrics: dict = {**elbo_means(model, guide, groups, dataset, count, cfg.batch_size, device), "step": state["step"], "sequences": count,
+                     "split": cfg.split, "model": model.name, "guide": train_cfg.guide.name, "data": train_cfg.data.name,
+                     "beta": float(train_cfg.anneal.get("beta", 1.0))}
     judge = load_judge(train_cfg, cfg, device)
     if judge is not None:
         metrics["judge"] = judge[1]
@@ -142,16 +145,25 @@ def flatten(metrics: dict, prefix: str = "") -> dict:
 
 
 def write_table(rows: list[tuple[Path, dict]], out_dir: Path) -> None:
-    """Comparison table across the runs of a sweep, as markdown and CSV."""
-    rows = [(run_dir, flatten(metrics)) for run_dir, metrics in rows]
-    keys = sorted({k for _, m in rows for k, v in m.items() if isinstance(v, float)})
+    """Comparison across the runs of a sweep: markdown with a row per quantity, a column per run and the paper's
+    number last; CSV with a row per run (plus a ``paper`` row)."""
+    names = [str(run_dir.relative_to(out_dir)) for run_dir, _ in rows]
+    flat = [flatten(metrics) for _, metrics in rows]
+    keys = sorted({k for m in flat for k, v in m.items() if isinstance(v, float)})
+    paper: dict[str, set[float]] = {}
+    for _, metrics in rows:
+        for key, value in published(metrics).items():
+            paper.setdefault(key, set()).add(value)
+    paper_cell = {key: " / ".join(f"{v:.4g}" for v in sorted(values)) for key, values in paper.items()}
     with (out_dir / "comparison.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["run", *keys])
-        for run_dir, metrics in rows:
-            writer.writerow([str(run_dir.relative_to(out_dir)), *[f"{metrics.get(k, float('nan')):.4f}" for k in keys]])
-    lines = ["| run | " + " | ".join(keys) + " |", "|" + " --- |" * (len(keys) + 1)]
-    lines += [f"| {run_dir.relative_to(out_dir)} | " + " | ".join(f"{m.get(k, float('nan')):.5g}" for k in keys) + " |" for run_dir, m in rows]
+        writer.writerow(["run", "model", "guide", "data", *keys])
+        for name, metrics in zip(names, flat):
+            writer.writerow([name, metrics.get("model"), metrics.get("guide"), metrics.get("data"), *[f"{metrics.get(k, float('nan')):.6g}" for k in keys]])
+        writer.writerow(["paper", "", "", "", *[paper_cell.get(k, "") for k in keys]])
+    lines = ["| quantity | " + " | ".join(names) + " | paper |", "|" + " --- |" * (len(names) + 2)]
+    lines += [f"| {field} | " + " | ".join(str(m.get(field, "")) for m in flat) + " | |" for field in ("model", "guide", "data", "step")]
+    lines += [f"| {k} | " + " | ".join(f"{m.get(k, float('nan')):.5g}" for m in flat) + f" | {paper_cell.get(k, '')} |" for k in keys]
     (out_dir / "comparison.md").write_text("\n".join(lines) + "\n")
 
 

@@ -21,23 +21,6 @@ from inference.latents import frames_last_sites, generate_keeping, group_latents
 
 log = logging.getLogger(__name__)
 
-# Published numbers to print beside ours (DSA Table 1, factorised q, Sprites).
-DSA_TABLE1 = {
-    "body": (0.0398, 0.7847, 8.8859),  # "skin colour": disagreement, KL-recon, KL-random
-    "bottomwear": (0.0182, 0.3565, 8.9293),  # "pants"
-    "topwear": (0.0034, 0.0647, 8.9173),  # "tops"
-    "hair": (0.0006, 0.0126, 8.9566),  # "hairstyle"
-    "action": (0.0811, 0.9027, 13.7510),
-}
-# VDSM Table 1 (Sprites, %): accuracy consistency, identity-embedding accuracy, dynamics-embedding accuracy.
-VDSM_TABLE1 = {
-    "body": (99.67, 98.67, 52.67),
-    "topwear": (99.67, 99.67, 47.33),  # "shirt"
-    "bottomwear": (99.00, 97.67, 31.67),  # "pant"
-    "hair": (100.00, 99.33, 21.00),
-    "action": (99.33, 45.00, 99.33),
-}
-
 
 def batches(dataset: Dataset, count: int, batch_size: int, device: torch.device):
     """The first ``count`` items of ``dataset`` as collated batches on ``device``."""

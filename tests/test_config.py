@@ -145,6 +145,9 @@ def test_cli_sweep_then_evaluate_writes_comparison(tmp_path):
     table = (tmp_path / "sweep" / "comparison.md").read_text()
     assert "0-dsa-factorised-seed0" in table and "1-dsa-full-seed0" in table and "kl_static" in table
     assert "dsa_table1.hair.disagreement" in table  # the judged DSA Table 1 metrics, with a 2-step judge
+    hair_row = next(line for line in table.splitlines() if line.startswith("| dsa_table1.hair.disagreement |"))
+    assert hair_row.rstrip().endswith("| 0.0006 |")  # the published number (DSA Table 1, hairstyle) in the paper column
+    assert (tmp_path / "sweep" / "comparison.csv").read_text().splitlines()[-1].startswith("paper,")
     for run_name in runs:
         metrics = (tmp_path / "sweep" / run_name / "eval" / "metrics.json").read_text()
         assert '"sequences": 4' in metrics and '"split": "test"' in metrics
