@@ -29,7 +29,6 @@ from inference.latents import elbo_terms, reconstruct
 from inference.logger import plot_curves
 from inference.trainer import CHECKPOINT_NAME
 
-JUDGED_DATA = {"sprites": "sprites", "sprites_vdsm": "sprites"}  # data set -> judge (evaluation/judges.py)
 SEQUENCE_FACTOR_DATA = ("sprites", "sprites_vdsm")  # labelled per-sequence factors for VDSM Table 1's embedding accuracy
 BINARY_VIDEO_DATA = ("bouncing_ball", "bouncing_square")  # DSA §4.3 imputation (Fig. 8)
 IMPUTATION_FIGURE_OBSERVED = (2, 4, 8)
@@ -83,14 +82,31 @@ def elbo_means(model, guide, groups: SiteGroups, dataset, count: int, batch_size
     return {key: value / count for key, value in totals.items()}
 
 
+def judge_for(data: DictConfig) -> tuple[str, dict] | str:
+    """The judge (evaluation/judges.py) that fits this data set and the settings that make it match, or why none does."""
+    if data.name in ("sprites", "sprites_vdsm"):
+        return "sprites", {"dataset": data.name}
+    if data.name == "bouncing_mnist" or (data.name == "moving_mnist" and data.get("num_digits") == 1):
+        return "mnist", {}  # single-digit 64 x 64 frames, whatever the motion settings
+    if data.name == "spoken_digits":
+        if data.get("split_by") != "take" or not data.get("normalise", True) or data.get("short_utterances") != "pad":
+            return "the spoken-digits judge reads the take split's normalised, padded segments (split_by=take, normalise, pad)"
+        return "spoken_digits", {"takes": data.takes, "test_takes": data.test_takes, "segment_hop": data.segment_hop}
+    return f"no judge classifies {data.name} sequences"
+
+
 def load_judge(train_cfg: DictConfig, cfg: DictConfig, device) -> tuple | None:
     """The trained (cached) judge for this run's data set and its held-out accuracy, or None (no judge applies)."""
-    data = train_cfg.data.name
-    if data not in JUDGED_DATA or not cfg.judges:
+    found = judge_for(train_cfg.data)
+    if not cfg.judges:
         return None
-    judge, judge_report = load_or_train_judge(JUDGED_DATA[data], cache_dir=train_cfg.get("cache_dir"), dataset=data, **(cfg.judge_overrides or {}))
+    if isinstance(found, str):
+        log.info("judged metrics skipped: %s", found)
+        return None
+    name, settings = found
+    judge, judge_report = load_or_train_judge(name, cache_dir=train_cfg.get("cache_dir"), **{**settings, **(cfg.judge_overrides or {})})
     accuracy = {c: judge_report["test"][c] for c in ("clean", "blurred") if c in judge_report.get("test", {})}
-    return judge.to(device), {"name": JUDGED_DATA[data], "held_out_accuracy": accuracy, "cache_entry": judge_report.get("cache_entry")}
+    return judge.to(device), {"name": name, "held_out_accuracy": accuracy, "cache_entry": judge_report.get("cache_entry")}
 
 
 def paper_metrics(train_cfg: DictConfig, model, guide, groups: SiteGroups, dataset, count: int, cfg: DictConfig, device, judge) -> dict:
@@ -98,7 +114,8 @@ def paper_metrics(train_cfg: DictConfig, model, guide, groups: SiteGroups, datas
     data = train_cfg.data.name
     found: dict = {}
     if judge is not None:
-        found["dsa_table1"] = dsa_table1(model, guide, groups, dataset, judge, count, cfg.batch_size)
+        if "static" in groups.names:  # fix f / fix the motion: needs a static latent (not the frame / slow-feature VAE)
+            found["dsa_table1"] = dsa_table1(model, guide, groups, dataset, judge, count, cfg.batch_size)
         found["consistency"] = reconstruction_consistency(model, guide, dataset, judge, count, cfg.batch_size)
         found["generation"] = generation_scores(model, judge, cfg.generated_sequences, dataset.seq_len, cfg.batch_size)
         found["fvd"] = fvd_judge(model, judge, dataset, min(cfg.fvd_sequences, len(dataset)), cfg.batch_size, extractor=cfg.fvd_extractor)

@@ -64,9 +64,9 @@ def judged_classes_over_time(model: Callable, groups: SiteGroups, judge, share: 
     the ``share`` groups: {head: (repeats, per_repeat, T)}; sequence-level heads are repeated over time."""
     classes: dict[str, list[np.ndarray]] = {}
     for _ in range(repeats):
-        video = generate_sharing(model, groups, share, per_repeat, seq_len).clamp(0, 1)
+        video = judge.clip(generate_sharing(model, groups, share, per_repeat, seq_len))
         for head, p in judge.predict(video).items():
-            if judge.levels[head] == "frame" or head == "action":
+            if head in (*judge.static_heads, *judge.motion_heads):
                 label = p.argmax(-1)
                 label = label if label.dim() == 2 else label.unsqueeze(1).expand(-1, seq_len)
                 classes.setdefault(head, []).append(label.cpu().numpy())
@@ -93,7 +93,7 @@ def save_judge_over_time(model: Callable, groups: SiteGroups, judge, seq_len: in
                 for sequence in labels[k]:
                     ax.plot(np.arange(1, seq_len + 1), sequence + rng.uniform(-0.15, 0.15), color=colours(k % 10), alpha=0.35, lw=0.8)
             stable[label][head] = float((labels == labels[..., :1]).all(-1).mean())
-            ax.set_title(f"{label}: {head}" + (" (whole seq.)" if head == "action" else ""), fontsize=8)
+            ax.set_title(f"{label}: {head}" + (" (whole seq.)" if judge.levels[head] == "sequence" else ""), fontsize=8)
             ax.set_xlabel("time", fontsize=7), ax.set_ylabel("class id", fontsize=7)
             ax.tick_params(labelsize=6)
     fig.suptitle(f"judge predictions over time, {repeats} shared draws x {per_repeat} generations (DSA Fig. 4); colour = shared draw", fontsize=9)
@@ -240,7 +240,7 @@ def save_run_figures(model: Callable, guide: Callable, groups: SiteGroups, x: to
         figures["manifold.png"] = "motion-latent manifold with the static latent fixed (Helminger Fig. 3)"
     except ValueError as err:
         figures["-manifold"] = f"manifold grid not drawn: {err}"
-    if judge is not None:
+    if judge is not None and "static" in groups.names:
         save_judge_over_time(model, groups, judge, seq_len or x.shape[1], out / "judge_over_time.png")
         figures["judge_over_time.png"] = "judge predictions over time for generations sharing f or z (DSA Fig. 4)"
     return figures

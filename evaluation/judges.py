@@ -200,6 +200,23 @@ class Judge(nn.Module):
     input_ndim: int | None = None  # None: any number of leading dimensions
     input_tail: tuple[int, ...] = ()
     image_ndim = 3
+    static_heads: tuple[str, ...] = ()  # factors the static latent should carry: DSA Table 1 fixes f, samples z
+    motion_heads: tuple[str, ...] = ()  # factors the motion latents should carry: fix z (and d), sample f
+    bounded = True  # inputs are images in [0, 1]; decoded means are clipped to it before judging
+
+    def clip(self, x: torch.Tensor) -> torch.Tensor:
+        """Decoded model output made a valid judge input: clipped to [0, 1] for image judges, as is otherwise."""
+        return x.clamp(0, 1) if self.bounded else x
+
+    def sequence_heads(self) -> tuple[str, ...]:
+        """Heads with one prediction per sequence: sequence-level heads, and frame-level heads without a
+        ``<head>_sequence`` twin (their frame probabilities are averaged over time by ``predict_sequences``)."""
+        return tuple(h for h, level in self.levels.items() if level == "sequence" or f"{h}_sequence" not in self.heads)
+
+    def predict_sequences(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Class probabilities (N, K) per sequence of x (N, T, ...) for every head in ``sequence_heads``."""
+        probabilities = self.predict(x)
+        return {h: probabilities[h] if self.levels[h] == "sequence" else probabilities[h].mean(1) for h in self.sequence_heads()}
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise JudgeError unless x is a float tensor of the shape this judge reads."""
@@ -277,6 +294,8 @@ class SpritesJudge(Judge):
         self.heads["action"] = actions
         self.levels = {h: "frame" if h in self.attributes else "sequence" for h in self.heads}
         self.loss_heads = (*self.attributes, "action")
+        self.static_heads = self.attributes  # DSA Table 1: appearance should survive a new z_1:T ...
+        self.motion_heads = ("action",)  # ... and the action a new f
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Map sequences (B, T, 3, 64, 64) to logits: attributes (B, T, K), <attribute>_sequence (B, K), action (B, 9)."""
@@ -316,6 +335,7 @@ class DigitFrameJudge(Judge):
     heads = {"digit": 10}
     levels = {"digit": "frame"}
     loss_heads = ("digit",)
+    static_heads = ("digit",)  # the digit is the content of a bouncing-MNIST video; its location moves
 
     def __init__(self, width: int = 16, feature_dim: int = 128) -> None:
         super().__init__()
@@ -351,6 +371,9 @@ class SpokenDigitsJudge(Judge):
     heads = {"speaker": len(fsdd.SPEAKERS), "digit": fsdd.N_DIGITS}
     levels = {"speaker": "sequence", "digit": "sequence"}
     loss_heads = ("speaker", "digit")
+    static_heads = ("speaker",)  # DSA §4.2: f carries the speaker ...
+    motion_heads = ("digit",)  # ... and z_1:T what is said
+    bounded = False  # normalised log spectra are unbounded reals
 
     def __init__(self, hidden_dim: int = 128, dropout: float = 0.2) -> None:
         super().__init__()

@@ -31,19 +31,19 @@ def batches(dataset: Dataset, count: int, batch_size: int, device: torch.device)
 
 @torch.no_grad()
 def dsa_table1(model: Callable, guide: Callable, groups: SiteGroups, dataset: Dataset, judge, count: int, batch_size: int = 32) -> dict[str, dict[str, float]]:
-    """DSA Table 1 (§4.1): fix the encoded f and sample z_1:T from the prior -> judge attribute disagreement per frame;
-    fix the encoded dynamics and sample f -> judge action disagreement. KL-recon = KL[p_recon || p_data],
-    KL-random = KL[uniform || p_data], with p_data the judge on the real test sequences."""
+    """DSA Table 1 (§4.1): fix the encoded f and sample z_1:T from the prior -> judge disagreement on the static heads
+    (Sprites: attributes, per frame); fix the encoded motion and sample f -> disagreement on the motion heads (action).
+    KL-recon = KL[p_recon || p_data], KL-random = KL[uniform || p_data], with p_data the judge on the real test data."""
     device = next(judge.parameters()).device
     collected: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
     for batch in batches(dataset, count, batch_size, device):
         x = batch["x"]
         real = judge.predict(x)
-        fixed_static = judge.predict(generate_keeping(model, guide, groups, x, ("static",)).clamp(0, 1))
-        fixed_motion = judge.predict(generate_keeping(model, guide, groups, x, motion_groups(groups)).clamp(0, 1))
-        for attribute in judge.attributes:
-            collected.setdefault(attribute, []).append((fixed_static[attribute], real[attribute]))
-        collected.setdefault("action", []).append((fixed_motion["action"], real["action"]))
+        for keep, heads in ((("static",), judge.static_heads), (motion_groups(groups), judge.motion_heads)):
+            if heads:
+                generated = judge.predict(judge.clip(generate_keeping(model, guide, groups, x, keep)))
+                for head in heads:
+                    collected.setdefault(head, []).append((generated[head], real[head]))
     table = {}
     for head, pairs in collected.items():
         generated = torch.cat([p for p, _ in pairs]).cpu().numpy()
@@ -63,24 +63,22 @@ def reconstruction_consistency(model: Callable, guide: Callable, dataset: Datase
     device = next(judge.parameters()).device
     pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
     for batch in batches(dataset, count, batch_size, device):
-        real = judge.predict(batch["x"])
-        rebuilt = judge.predict(reconstruct(model, guide, batch["x"]).clamp(0, 1))
-        for head, level in judge.levels.items():
-            if level == "sequence":
-                pairs.setdefault(head.removesuffix("_sequence"), []).append((rebuilt[head], real[head]))
+        real = judge.predict_sequences(batch["x"])
+        rebuilt = judge.predict_sequences(judge.clip(reconstruct(model, guide, batch["x"])))
+        for head in real:
+            pairs.setdefault(head.removesuffix("_sequence"), []).append((rebuilt[head], real[head]))
     return {head: metrics.consistency_accuracy(torch.cat([g for g, _ in parts]).cpu().numpy(), torch.cat([r for _, r in parts]).cpu().numpy())
             for head, parts in pairs.items()}
 
 
 @torch.no_grad()
 def generation_scores(model: Callable, judge, count: int, seq_len: int, batch_size: int = 32) -> dict[str, dict[str, float]]:
-    """VDSM Table 2 / C-DSVAE protocol on sequences drawn from the prior: per judge head, IS, H(y|x), H(y)."""
+    """VDSM Table 2 / C-DSVAE protocol on sequences drawn from the prior: per sequence-level judge head, IS, H(y|x), H(y)."""
     predictions: dict[str, list[torch.Tensor]] = {}
     for start in range(0, count, batch_size):
-        x = model(None, batch_size=min(batch_size, count - start), seq_len=seq_len).clamp(0, 1)
-        for head, p in judge.predict(x).items():
-            if judge.levels.get(head) == "sequence":
-                predictions.setdefault(head, []).append(p)
+        x = judge.clip(model(None, batch_size=min(batch_size, count - start), seq_len=seq_len))
+        for head, p in judge.predict_sequences(x).items():
+            predictions.setdefault(head, []).append(p)
     scores = {}
     for head, parts in predictions.items():
         p = torch.cat(parts).cpu().numpy()
@@ -204,10 +202,11 @@ def fvd_judge(model: Callable, judge: Any, dataset: Dataset, count: int, batch_s
         raise ValueError(f"FVD needs 4 <= count <= {len(dataset)} sequences (two halves of at least 2 for the floor), got {count}")
     device = _device_of(model)
     extract, name, metric = _feature_source(judge, extractor, device)
+    clip = judge.clip if judge is not None and extractor is None else (lambda x: x.clamp(0, 1))  # extractors read images
     seq_len = dataset[0]["x"].shape[0]
     real = torch.cat([extract(batch["x"]).cpu() for batch in batches(dataset, count, batch_size, device)]).double()
     generated = torch.cat([
-        extract(model(None, batch_size=min(batch_size, count - start), seq_len=seq_len).clamp(0, 1)).cpu()
+        extract(clip(model(None, batch_size=min(batch_size, count - start), seq_len=seq_len))).cpu()
         for start in range(0, count, batch_size)
     ]).double()  # fmt: skip
     if real.shape[1] >= count // 2:

@@ -35,10 +35,10 @@ GW_TABLE1 = {
 def published(metrics: dict) -> dict[str, float]:
     """The paper's number for every flattened metric key (as in the sweep table) of this run that a paper reports."""
     found: dict[str, float] = {}
-    if "dsa_table1" in metrics:
+    if "dsa_table1" in metrics and metrics.get("data") == "sprites":
         for head, row in DSA_TABLE1.items():
             found |= {f"dsa_table1.{head}.{name}": value for name, value in zip(("disagreement", "kl_recon", "kl_random"), row)}
-    if "embedding_accuracy" in metrics:
+    if "embedding_accuracy" in metrics and metrics.get("data") in ("sprites", "sprites_vdsm"):
         groups = metrics["embedding_accuracy"]["accuracy"]
         motion = "action" if "action" in groups else "dynamics"  # VDSM's "dynamics embedding" is its action latent d
         for factor, (consistency, identity, dynamics) in VDSM_TABLE1.items():

@@ -155,24 +155,33 @@ def test_cli_sweep_then_evaluate_writes_comparison(tmp_path):
         assert "## DSA Table 1" in (tmp_path / "sweep" / run_name / "eval" / "report.md").read_text()
 
 
-@pytest.mark.parametrize("data,section,key", [
-    ("bouncing_ball", "## DSA Fig. 8", "imputation"),
-    ("spoken_digits", "## DSA Table 2", "dsa_table2"),
+@pytest.mark.parametrize("data,model,section,key,judge", [
+    ("bouncing_ball", "dsa", "## DSA Fig. 8", "imputation", None),
+    ("spoken_digits", "dsa", "## DSA Table 2", "dsa_table2", "{max_steps:2}"),
+    ("bouncing_mnist", "hierarchical_vae", "## Grathwohl & Wilson eq. 19", "gw_disentanglement", "{train_sequences:8,test_sequences:4,max_steps:2}"),
 ])
-def test_evaluate_reports_the_metric_of_each_data_set(tmp_path, data, section, key):
+def test_evaluate_reports_the_metric_of_each_data_set(tmp_path, data, model, section, key, judge):
     likelihood = ["model.likelihood=gaussian", "model.likelihood_scale=1.0"] if data == "spoken_digits" else []
-    trained = train_cli(f"data={data}", *tiny("dsa", data), *likelihood, f"cache_dir={tmp_path / 'cache'}", "hydra.run.dir=run", cwd=tmp_path)
+    size = ["data.test_sequences=8"] if data == "bouncing_mnist" else []  # enough frames for eq. 19's SVMs
+    trained = train_cli(f"data={data}", f"model={model}", *tiny(model, data), *size, *likelihood, f"cache_dir={tmp_path / 'cache'}", "hydra.run.dir=run", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
-    evaluation = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "run=run", "max_sequences=8"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    judged = [f"judge_overrides={judge}", "generated_sequences=4"] if judge else []
+    evaluation = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "run=run", "max_sequences=8", *judged], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert evaluation.returncode == 0, evaluation.stderr
     metrics = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())
-    assert key in metrics and section in (tmp_path / "run" / "eval" / "report.md").read_text()
+    report_text = (tmp_path / "run" / "eval" / "report.md").read_text()
+    assert key in metrics and section in report_text
     assert (tmp_path / "run" / "eval" / "progress.png").is_file()
     if data == "bouncing_ball":
-        assert set(metrics["imputation"]) == {"all_frames", "missing_frames"}
+        assert set(metrics["imputation"]) == {"all_frames", "missing_frames"} and "judge" not in metrics
         assert (tmp_path / "run" / "eval" / "imputation.png").is_file() and (tmp_path / "run" / "eval" / "manifold.png").is_file()
-    else:
+    elif data == "spoken_digits":
         assert 0 <= metrics["dsa_table2"]["eer_static"] <= 1 and "-pictures" in metrics["figures"]
+        assert metrics["judge"]["name"] == "spoken_digits" and set(metrics["dsa_table1"]) == {"speaker", "digit"}  # f: who, z: what
+        assert set(metrics["generation"]) == {"speaker", "digit"} and "## Judge `spoken_digits`" in report_text
+    else:
+        assert metrics["judge"]["name"] == "mnist" and set(metrics["dsa_table1"]) == {"digit"}  # the digit is static
+        assert set(metrics["consistency"]) == {"digit"} and (tmp_path / "run" / "eval" / "judge_over_time.png").is_file()
 
 
 def test_evaluate_without_a_run_is_a_clear_error(tmp_path):

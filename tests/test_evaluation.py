@@ -2,24 +2,29 @@
 import torch
 from torch import nn
 
+from evaluation.judges import Judge
 from evaluation.protocols import dsa_table1, frame_features, generation_scores, gw_disentanglement
 from inference.anneal import SiteGroups
 from tests.conftest import MovingSquares, tiny_guide, tiny_model
 
 
-class ConstantJudge(nn.Module):
+class ConstantJudge(Judge):
     """A judge that ignores its input: every frame and sequence gets the same probabilities."""
 
-    attributes = ("colour",)
+    name = "constant"
+    heads = {"colour": 3, "action": 4}
     levels = {"colour": "frame", "action": "sequence"}
+    static_heads = ("colour",)
+    motion_heads = ("action",)
+    colour = torch.tensor([0.7, 0.2, 0.1])
 
     def __init__(self) -> None:
         super().__init__()
         self.anchor = nn.Parameter(torch.zeros(1))
 
-    def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         batch, frames = x.shape[:2]
-        return {"colour": torch.tensor([0.7, 0.2, 0.1]).expand(batch, frames, 3), "action": torch.full((batch, 4), 0.25)}
+        return {"colour": self.colour.log().expand(batch, frames, 3), "action": torch.zeros(batch, 4)}
 
 
 class LabelledSquares(MovingSquares):
@@ -41,9 +46,20 @@ def test_dsa_table1_with_an_input_blind_judge_finds_no_disagreement():
 def test_generation_scores_of_an_input_blind_judge():
     model = tiny_model()
     scores = generation_scores(model, ConstantJudge(), count=6, seq_len=4, batch_size=4)
-    assert set(scores) == {"action"}  # sequence-level heads only
-    assert abs(scores["action"]["inception_score"] - 1.0) < 1e-9
+    assert set(scores) == {"colour", "action"}  # a frame head without a sequence twin is averaged over time
+    for row in scores.values():
+        assert abs(row["inception_score"] - 1.0) < 1e-6 and abs(row["intra_entropy"] - row["inter_entropy"]) < 1e-6
     assert abs(scores["action"]["inter_entropy"] - torch.log(torch.tensor(4.0)).item()) < 1e-6
+    assert abs(scores["colour"]["inter_entropy"] + (ConstantJudge.colour * ConstantJudge.colour.log()).sum().item()) < 1e-5
+
+
+def test_dsa_table1_scores_only_the_heads_a_judge_names():
+    class StaticOnly(ConstantJudge):
+        motion_heads = ()
+
+    model = tiny_model()
+    table = dsa_table1(model, tiny_guide(model), SiteGroups(model.latent_groups), MovingSquares(4), StaticOnly(), count=4, batch_size=4)
+    assert set(table) == {"colour"}
 
 
 def test_frame_features_stack_per_step_sites_and_repeat_static_ones():

@@ -9,6 +9,7 @@ from evaluation.figures import (
     judged_classes_over_time, manifold_grid, project_2d, save_generation_grid, save_gif, save_judge_over_time,
     save_latent_trajectories, save_manifold_grid,
 )
+from evaluation.judges import Judge
 from guides.frame_gaussian import FrameGaussianGuide
 from inference.anneal import SiteGroups
 from inference.latents import from_frames, posterior_means, to_frames
@@ -62,10 +63,13 @@ def test_manifold_grid_refuses_a_model_without_per_frame_motion():
         manifold_grid(model, guide, SiteGroups(model.latent_groups), squares(3))
 
 
-class ClassFromBrightness(nn.Module):
+class ClassFromBrightness(Judge):
     """A judge whose frame class is the mean-brightness tercile and whose sequence class is constant."""
 
+    heads = {"brightness": 3, "action": 2}
     levels = {"brightness": "frame", "action": "sequence"}
+    static_heads = ("brightness",)
+    motion_heads = ("action",)
 
     def __init__(self) -> None:
         super().__init__()

@@ -130,6 +130,22 @@ def test_mnist_and_speech_judges_predict_probabilities() -> None:
         speech.predict(torch.randn(3, 20, 64))
 
 
+def test_sequence_predictions_and_the_heads_each_latent_should_carry() -> None:
+    sprites = build_judge("sprites", width=4, feature_dim=8)
+    assert set(sprites.sequence_heads()) == {f"{a}_sequence" for a in sprites_data.ATTRIBUTE_NAMES} | {"action"}
+    assert sprites.static_heads == tuple(sprites_data.ATTRIBUTE_NAMES) and sprites.motion_heads == ("action",)
+    digits = build_judge("mnist", width=4, feature_dim=8)
+    video = torch.rand(2, 5, 1, 64, 64)
+    per_sequence = digits.predict_sequences(video)
+    assert set(per_sequence) == {"digit"} and digits.static_heads == ("digit",) and digits.motion_heads == ()
+    assert torch.allclose(per_sequence["digit"], digits.predict(video)["digit"].mean(1))  # frames averaged over time
+    speech = build_judge("spoken_digits", hidden_dim=8)
+    assert speech.static_heads == ("speaker",) and speech.motion_heads == ("digit",)
+    spectra = torch.randn(2, 20, 129) * 3
+    assert torch.equal(speech.clip(spectra), spectra)  # normalised spectra are unbounded: never clipped
+    assert digits.clip(video * 3 - 1).min() == 0 and digits.clip(video * 3 - 1).max() == 1  # images: into [0, 1]
+
+
 # ---------------------------------------------------------------- cache
 def test_cache_is_reused_and_a_corrupt_weight_file_is_rebuilt(cache: Path, fit_calls: list) -> None:
     first, report = load_or_train_judge("spoken_digits", cache, **SPEECH_TINY)
