@@ -108,6 +108,10 @@ def vdsm_sections(metrics: dict) -> list[str]:
                   "Not comparable with the paper's FID (a 3D ResNeXt-101 on MUG): only with runs using the same features and counts.", "",
                   "| generated vs real | generated half vs real half | real half vs real half (floor) | sequences | features |", "| --- | --- | --- | --- | --- |",
                   f"| {row['fvd']:.4g} | {row['fvd_half']:.4g} | {row['real_vs_real']:.4g} | {row['sequences']} | {row['features']} |", ""]
+        if row["features"] >= row["sequences"] // 2:
+            lines += [f"**Not meaningful:** {row['features']} features from {row['sequences'] // 2} sequences per half give singular covariance "
+                      "estimates (the floor can exceed the distance itself); it needs more sequences per half than features (`fvd_sequences`, a larger "
+                      "test split, or an extractor with fewer features).", ""]
     return lines
 
 

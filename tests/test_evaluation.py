@@ -4,6 +4,7 @@ from torch import nn
 
 from evaluation.judges import Judge
 from evaluation.protocols import dsa_table1, frame_features, generation_scores, gw_disentanglement
+from evaluation.report import vdsm_sections
 from inference.anneal import SiteGroups
 from tests.conftest import MovingSquares, tiny_guide, tiny_model
 
@@ -75,3 +76,9 @@ def test_gw_disentanglement_returns_the_eq19_terms():
     result = gw_disentanglement(tiny_guide(model), SiteGroups(model.latent_groups), LabelledSquares(24), 24, "size", "column", batch_size=8)
     assert set(result) == {"d_score", "a_static", "a_temporal", "static_feature_accuracy"}
     assert result["d_score"] >= 0 and 0 <= result["static_feature_accuracy"] <= 1
+
+
+def test_report_flags_an_fvd_with_more_features_than_sequences_per_half():
+    row = {"metric": "FVD-judge (x judge)", "fvd": 1.0, "fvd_half": 1.0, "real_vs_real": 2.0, "features": 256}
+    assert "Not meaningful" in "\n".join(vdsm_sections({"fvd": {**row, "sequences": 505}}))
+    assert "Not meaningful" not in "\n".join(vdsm_sections({"fvd": {**row, "sequences": 2000}}))
