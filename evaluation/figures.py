@@ -1,4 +1,4 @@
-"""The papers' figures for a trained run: fixed-static / fixed-motion generations (DSA Fig. 3), judge predictions
+"""The papers' figures for a trained run: swap grids and fixed-static / fixed-motion generations (DSA Fig. 3), judge predictions
 over time for generations sharing f or z (DSA Fig. 4), the latent manifold grid (Helminger Fig. 3), latent
 trajectories of test videos (G&W Fig. 8) and animated GIFs of sequences.
 
@@ -214,6 +214,61 @@ def save_gif(columns: list[tuple[str, torch.Tensor]], path: str | Path, scale: i
 
 
 # --------------------------------------------------------------------------------------------------
+# Swap grid (DSA Fig. 3a-b, VDSM Fig. 4): the content of each row's sequence with the motion of each column's
+
+
+@torch.no_grad()
+def swap_grid(model: Callable, guide: Callable, groups: SiteGroups, x: torch.Tensor) -> torch.Tensor:
+    """(N, N, T, C, H, W): cell (i, j) decodes the static latents of x[i] with the motion latents of x[j] (posterior
+    means), so the diagonal is the reconstruction of each sequence."""
+    from inference.latents import swap
+
+    count = x.shape[0]
+    content, motion = x.repeat_interleave(count, 0), x.repeat(count, *([1] * (x.dim() - 1)))
+    return swap(model, guide, groups, content, motion, motion_groups(groups)).reshape(count, count, *x.shape[1:])
+
+
+def _tile(frames: torch.Tensor) -> np.ndarray:
+    """(K, C, H, W) frames in [0, 1] side by side as one (H, K*W, 3) uint8 tile."""
+    frames = frames.clamp(0, 1).expand(-1, 3, -1, -1) if frames.shape[1] == 1 else frames.clamp(0, 1)
+    return frames.permute(2, 0, 3, 1).reshape(frames.shape[2], -1, 3).mul(255).round().byte().cpu().numpy()
+
+
+def _grid_image(x: torch.Tensor, cells: torch.Tensor, times: list[int], scale: int):
+    """One PIL image: the real sequences down the left (content) and along the top (motion), cells[i, j] inside."""
+    from PIL import Image, ImageDraw
+
+    count, (height, width) = x.shape[0], x.shape[-2:]
+    cell_w, cell_h, gap, label = len(times) * width * scale, height * scale, 4, 14
+    canvas = Image.new("RGB", ((count + 1) * (cell_w + gap), label + (count + 1) * (cell_h + gap)), "white")
+    draw = ImageDraw.Draw(canvas)
+
+    def paste(frames: torch.Tensor, row: int, col: int) -> None:
+        tile = Image.fromarray(_tile(frames[times])).resize((cell_w, cell_h), Image.NEAREST)
+        canvas.paste(tile, (col * (cell_w + gap), label + row * (cell_h + gap)))
+
+    for i in range(count):
+        paste(x[i], 0, i + 1)
+        paste(x[i], i + 1, 0)
+        draw.text(((i + 1) * (cell_w + gap) + 2, 1), f"motion of {i}", fill="black")
+        for j in range(count):
+            paste(cells[i, j], i + 1, j + 1)
+    draw.text((2, 1), "content of row", fill="black")
+    return canvas
+
+
+def save_swap_grid(model: Callable, guide: Callable, groups: SiteGroups, x: torch.Tensor, png: str | Path, gif: str | Path,
+                   shown_frames: int = 4, scale: int = 1, ms_per_frame: int = 200) -> None:
+    """The swap grid as a PNG (``shown_frames`` evenly spaced frames per cell) and as a GIF (every cell animated)."""
+    cells = swap_grid(model, guide, groups, x)
+    seq_len = x.shape[1]
+    times = np.linspace(0, seq_len - 1, min(shown_frames, seq_len)).round().astype(int).tolist()
+    _grid_image(x, cells, times, scale).save(png)
+    images = [_grid_image(x, cells, [t], 2 * scale) for t in range(seq_len)]
+    images[0].save(gif, save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
+
+
+# --------------------------------------------------------------------------------------------------
 # Every figure of one run
 
 
@@ -233,6 +288,9 @@ def save_run_figures(model: Callable, guide: Callable, groups: SiteGroups, x: to
                ("static B+mot. A", swap(model, guide, groups, b[:1], a[:1], motion_groups(groups))[0])]
     save_gif(columns, out / "swap.gif")
     figures["swap.gif"] = "animated: a test pair, a reconstruction and both swaps"
+    save_swap_grid(model, guide, groups, x[:4], out / "swap_grid.png", out / "swap_grid.gif")
+    figures["swap_grid.png"] = "swap grid: the content of each row's sequence with the motion of each column's (diagonal = reconstruction)"
+    figures["swap_grid.gif"] = "swap grid, animated"
     save_latent_trajectories(guide, groups, x, out / "trajectories.png")
     figures["trajectories.png"] = "encoded test videos per latent group (G&W Fig. 8)"
     try:

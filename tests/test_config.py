@@ -174,7 +174,7 @@ def test_evaluate_reports_the_metric_of_each_data_set(tmp_path, data, model, sec
     assert (tmp_path / "run" / "eval" / "progress.png").is_file()
     if data == "bouncing_ball":
         assert set(metrics["imputation"]) == {"all_frames", "missing_frames"} and "judge" not in metrics
-        assert (tmp_path / "run" / "eval" / "imputation.png").is_file() and (tmp_path / "run" / "eval" / "manifold.png").is_file()
+        assert all((tmp_path / "run" / "eval" / name).is_file() for name in ("imputation.png", "manifold.png", "swap_grid.png", "swap_grid.gif"))
     elif data == "spoken_digits":
         assert 0 <= metrics["dsa_table2"]["eer_static"] <= 1 and "-pictures" in metrics["figures"]
         assert metrics["judge"]["name"] == "spoken_digits" and set(metrics["dsa_table1"]) == {"speaker", "digit"}  # f: who, z: what

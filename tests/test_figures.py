@@ -7,12 +7,12 @@ from torch import nn
 
 from evaluation.figures import (
     judged_classes_over_time, manifold_grid, project_2d, save_generation_grid, save_gif, save_judge_over_time,
-    save_latent_trajectories, save_manifold_grid,
+    save_latent_trajectories, save_manifold_grid, save_swap_grid, swap_grid,
 )
 from evaluation.judges import Judge
 from guides.frame_gaussian import FrameGaussianGuide
 from inference.anneal import SiteGroups
-from inference.latents import from_frames, posterior_means, to_frames
+from inference.latents import from_frames, posterior_means, reconstruct, swap, to_frames
 from guides.deterministic_dynamics import GlobalDynamicsFactorisedGuide
 from models.deterministic_dynamics import LSTMF
 from models.hierarchical_vae import HierarchicalVAE
@@ -118,3 +118,16 @@ def test_gif_has_one_frame_per_time_step(tmp_path):
     save_gif([("a", video), ("b", video[:, :1].expand(-1, 3, -1, -1))], tmp_path / "v.gif")
     gif = Image.open(tmp_path / "v.gif")
     assert gif.n_frames == SEQ_LEN and gif.size == (2 * (32 + 4), 32 + 12)
+
+
+def test_swap_grid_rows_keep_content_columns_keep_motion_and_diagonal_reconstructs(tmp_path):
+    model = tiny_model()
+    guide, groups = tiny_guide(model), SiteGroups(model.latent_groups)
+    x = torch.stack([MovingSquares(3)[i]["x"] for i in range(3)])
+    cells = swap_grid(model, guide, groups, x)
+    assert cells.shape == (3, 3, *x.shape[1:])
+    assert torch.allclose(cells[1, 1], reconstruct(model, guide, x[1:2])[0], atol=1e-5)
+    assert torch.allclose(cells[0, 2], swap(model, guide, groups, x[:1], x[2:3])[0], atol=1e-5)  # content 0, motion 2
+    assert not torch.allclose(cells[0, 2], cells[2, 0])
+    save_swap_grid(model, guide, groups, x, tmp_path / "grid.png", tmp_path / "grid.gif")
+    assert Image.open(tmp_path / "grid.gif").n_frames == SEQ_LEN and Image.open(tmp_path / "grid.png").size[0] > 4 * 16 * 3
