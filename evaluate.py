@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Callable
 
 import hydra
 import torch
@@ -14,10 +15,10 @@ from omegaconf import DictConfig
 from data import DataError
 from evaluation.figures import save_run_figures
 from evaluation.imputation import imputation_curve, save_imputation_figure
-from evaluation.judges import JudgeTooWeak, load_or_train_judge
+from evaluation.judges import JudgeError, JudgeTooWeak, load_or_train_judge
 from evaluation.published import published
 from evaluation.protocols import (
-    batches, dsa_table1, embedding_accuracy, fvd_judge, generation_scores, gw_disentanglement, reconstruction_consistency,
+    EvaluationError, NotApplicable, batches, dsa_table1, embedding_accuracy, fvd_judge, generation_scores, gw_disentanglement, reconstruction_consistency,
 )
 from evaluation.report import report
 from evaluation.speech import dsa_table2
@@ -110,23 +111,30 @@ def load_judge(train_cfg: DictConfig, cfg: DictConfig, device) -> tuple | None:
 
 
 def paper_metrics(train_cfg: DictConfig, model, guide, groups: SiteGroups, dataset, count: int, cfg: DictConfig, device, judge) -> dict:
-    """The metrics the papers report for this run's data set (judged ones only with a judge)."""
+    """The metrics the papers report for this run's data set (judged ones only with a judge); a metric that does not
+    apply to this model is listed under ``not_applicable`` with the reason."""
     data = train_cfg.data.name
-    found: dict = {}
+    planned: dict[str, Callable[[], dict]] = {}
     if judge is not None:
-        if "static" in groups.names:  # fix f / fix the motion: needs a static latent (not the frame / slow-feature VAE)
-            found["dsa_table1"] = dsa_table1(model, guide, groups, dataset, judge, count, cfg.batch_size)
-        found["consistency"] = reconstruction_consistency(model, guide, dataset, judge, count, cfg.batch_size)
-        found["generation"] = generation_scores(model, judge, cfg.generated_sequences, dataset.seq_len, cfg.batch_size)
-        found["fvd"] = fvd_judge(model, judge, dataset, min(cfg.fvd_sequences, len(dataset)), cfg.batch_size, extractor=cfg.fvd_extractor)
+        planned["dsa_table1"] = lambda: dsa_table1(model, guide, groups, dataset, judge, count, cfg.batch_size)
+        planned["consistency"] = lambda: reconstruction_consistency(model, guide, dataset, judge, count, cfg.batch_size)
+        planned["generation"] = lambda: generation_scores(model, judge, cfg.generated_sequences, dataset.seq_len, cfg.batch_size)
+        planned["fvd"] = lambda: fvd_judge(model, judge, dataset, min(cfg.fvd_sequences, len(dataset)), cfg.batch_size, extractor=cfg.fvd_extractor)
     if data in SEQUENCE_FACTOR_DATA:
-        found["embedding_accuracy"] = embedding_accuracy(guide, groups, dataset, count, cfg.batch_size, device)
+        planned["embedding_accuracy"] = lambda: embedding_accuracy(guide, groups, dataset, count, cfg.batch_size, device)
     if data == "bouncing_mnist":
-        found["gw_disentanglement"] = gw_disentanglement(guide, groups, dataset, count, "digit", "location", cfg.batch_size, device)
+        planned["gw_disentanglement"] = lambda: gw_disentanglement(guide, groups, dataset, count, "digit", "location", cfg.batch_size, device)
     if data == "spoken_digits":
-        found["dsa_table2"] = dsa_table2(guide, groups, dataset, cfg.batch_size, device)
+        planned["dsa_table2"] = lambda: dsa_table2(guide, groups, dataset, cfg.batch_size, device)
     if data in BINARY_VIDEO_DATA:
-        found["imputation"] = imputation_curve(model, guide, groups, dataset, count, cfg.batch_size, device)
+        planned["imputation"] = lambda: imputation_curve(model, guide, groups, dataset, count, cfg.batch_size, device)
+    found: dict = {}
+    for name, compute in planned.items():
+        try:
+            found[name] = compute()
+        except NotApplicable as err:
+            log.warning("%s not computed: %s", name, err)
+            found.setdefault("not_applicable", {})[name] = str(err)
     return found
 
 
@@ -184,18 +192,32 @@ def write_table(rows: list[tuple[Path, dict]], out_dir: Path) -> None:
     (out_dir / "comparison.md").write_text("\n".join(lines) + "\n")
 
 
+def check_options(cfg: DictConfig) -> None:
+    """Refuse bad evaluation options in one line, before any run is loaded."""
+    if not cfg.run:
+        raise ConfigError("say which run to evaluate: python evaluate.py run=<run dir or sweep dir>")
+    if cfg.split != "test":
+        raise ConfigError(f"split must be test: metrics are measured on held-out data, never on training sequences (got {cfg.split!r})")
+    for key, low in (("batch_size", 1), ("generated_sequences", 2), ("fvd_sequences", 4)):
+        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < low:
+            raise ConfigError(f"{key} must be an integer >= {low}, got {cfg[key]!r}")
+    if cfg.max_sequences is not None and (isinstance(cfg.max_sequences, bool) or not isinstance(cfg.max_sequences, int) or cfg.max_sequences < 4):
+        raise ConfigError(f"max_sequences must be null (the whole test split) or an integer >= 4, got {cfg.max_sequences!r}")
+    if cfg.fvd_extractor is not None and not Path(cfg.fvd_extractor).expanduser().is_file():
+        raise ConfigError(f"fvd_extractor {cfg.fvd_extractor} does not exist (a TorchScript or .pt2 file)")
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point; one-line errors for bad input."""
     try:
-        if not cfg.run:
-            raise ConfigError("say which run to evaluate: python evaluate.py run=<run dir or sweep dir>")
+        check_options(cfg)
         root = Path(cfg.run).expanduser()
         rows = [(run_dir, evaluate_run(run_dir, cfg)) for run_dir in find_runs(root)]
         if len(rows) > 1:
             write_table(rows, root)
             log.info("comparison table: %s", root / "comparison.md")
-    except (ConfigError, DataError, FileNotFoundError, CheckpointError, JudgeTooWeak) as err:
+    except (ConfigError, DataError, FileNotFoundError, CheckpointError, JudgeTooWeak, JudgeError, EvaluationError) as err:
         log.error("%s", err)
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

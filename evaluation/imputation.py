@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from evaluation import metrics
-from evaluation.protocols import batches
+from evaluation.protocols import EvaluationError, NotApplicable, batches
 from inference.anneal import SiteGroups
 from inference.figures import save_rows
 from inference.latents import UseMeans, latent_sites, posterior_means
@@ -72,7 +72,7 @@ def _in_families(site: str, bases: set[str]) -> bool:
 
 
 def imputation_sites(model: Callable, groups: SiteGroups, seq_len: int) -> tuple[list[str], list[str]]:
-    """(sequence-level site names, per-step base names) of a model, or a one-line ValueError if it cannot impute.
+    """(sequence-level site names, per-step base names) of a model, or NotApplicable (one line) if it cannot impute.
 
     The model is traced generating ``seq_len`` and ``seq_len + 1`` frames: a per-step family gains one site, a
     sequence-level site keeps its shape; a latent whose shape follows the length spans all frames at once.
@@ -83,7 +83,7 @@ def imputation_sites(model: Callable, groups: SiteGroups, seq_len: int) -> tuple
     global_sites = [site for site in short if not _in_families(site, bases)]
     for site in global_sites:
         if long.get(site) != short[site]:
-            raise ValueError(
+            raise NotApplicable(
                 f"cannot impute frames with model '{name}': latent site '{site}' spans all frames "
                 f"(shape {tuple(short[site])} for {seq_len} frames, {tuple(long[site]) if site in long else 'absent'} "
                 f"for {seq_len + 1}); imputation needs sequence-level latents and per-step latents <name>_1 .. <name>_T"
@@ -94,9 +94,9 @@ def imputation_sites(model: Callable, groups: SiteGroups, seq_len: int) -> tuple
 def _check_sizes(x: torch.Tensor, observed: int) -> None:
     """Raise unless x is (B, T, ...) and 1 <= observed <= T."""
     if x.dim() < 3:
-        raise ValueError(f"x must be (batch, time, ...) sequences, got shape {tuple(x.shape)}")
+        raise EvaluationError(f"x must be (batch, time, ...) sequences, got shape {tuple(x.shape)}")
     if not 1 <= observed <= x.shape[1]:
-        raise ValueError(f"observed must be between 1 and T = {x.shape[1]}, got {observed}")
+        raise EvaluationError(f"observed must be between 1 and T = {x.shape[1]}, got {observed}")
 
 
 @torch.no_grad()
@@ -108,7 +108,7 @@ def prefix_latents(model: Callable, guide: Callable, groups: SiteGroups, x: torc
     encoded = posterior_means(guide, x[:, :observed])
     for site in wanted:
         if site not in encoded:
-            raise ValueError(f"the guide does not sample site '{site}' of model '{model_name(model)}' from {observed} frames")
+            raise NotApplicable(f"the guide does not sample site '{site}' of model '{model_name(model)}' from {observed} frames")
     return {site: encoded[site] for site in wanted}
 
 
@@ -150,11 +150,11 @@ def imputation_curve(
     """
     count = min(count, len(dataset))
     if count < 1:
-        raise ValueError("imputation_curve needs at least one sequence")
+        raise EvaluationError("imputation_curve needs at least one sequence")
     seq_len = dataset[0]["x"].shape[0]
     missing = sorted(set(default_missing(seq_len) if missing is None else missing))
     if not missing or missing[0] < 0 or missing[-1] >= seq_len:
-        raise ValueError(f"missing frame counts must be in 0 .. {seq_len - 1} (at least one frame observed), got {missing}")
+        raise EvaluationError(f"missing frame counts must be in 0 .. {seq_len - 1} (at least one frame observed), got {missing}")
     imputation_sites(model, groups, seq_len)  # refuse an unsupported model before any work
     totals = {"all_frames": dict.fromkeys(missing, 0.0), "missing_frames": dict.fromkeys([n for n in missing if n > 0], 0.0)}
     for batch in batches(dataset, count, batch_size, torch.device(device)):

@@ -22,6 +22,14 @@ from inference.latents import frames_last_sites, generate_keeping, group_latents
 log = logging.getLogger(__name__)
 
 
+class EvaluationError(ValueError):
+    """Evaluation input that cannot be scored (too few sequences, a bad extractor file, an unknown factor): one line for the user."""
+
+
+class NotApplicable(EvaluationError):
+    """A metric that does not apply to this model (e.g. imputation for a model whose latents span all frames)."""
+
+
 def batches(dataset: Dataset, count: int, batch_size: int, device: torch.device):
     """The first ``count`` items of ``dataset`` as collated batches on ``device``."""
     for start in range(0, count, batch_size):
@@ -34,6 +42,8 @@ def dsa_table1(model: Callable, guide: Callable, groups: SiteGroups, dataset: Da
     """DSA Table 1 (§4.1): fix the encoded f and sample z_1:T from the prior -> judge disagreement on the static heads
     (Sprites: attributes, per frame); fix the encoded motion and sample f -> disagreement on the motion heads (action).
     KL-recon = KL[p_recon || p_data], KL-random = KL[uniform || p_data], with p_data the judge on the real test data."""
+    if "static" not in groups.names:
+        raise NotApplicable(f"DSA Table 1 fixes the static latent, and this model has none (latent groups: {', '.join(groups.names)})")
     device = next(judge.parameters()).device
     collected: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
     for batch in batches(dataset, count, batch_size, device):
@@ -157,20 +167,20 @@ def load_extractor(path: str | os.PathLike[str], device: torch.device | str = "c
     """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"FVD extractor {path} does not exist (expected a TorchScript file written by torch.jit.save)")
+        raise EvaluationError(f"FVD extractor {path} does not exist (expected a TorchScript file written by torch.jit.save)")
     try:
         module = _load_module(path, device)
     except (RuntimeError, ValueError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         kind = "torch.export program" if path.suffix == ".pt2" else "TorchScript module"
-        raise ValueError(f"FVD extractor {path} is not a loadable {kind}: {reason}") from err
+        raise EvaluationError(f"FVD extractor {path} is not a loadable {kind}: {reason}") from err
 
     def extract(x: torch.Tensor) -> torch.Tensor:
         features = module(x.to(device))
         if not isinstance(features, torch.Tensor) or features.dim() != 2 or features.shape[0] != x.shape[0]:
             got = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
             batch = x.shape[0]
-            raise ValueError(f"FVD extractor {path.name} must map (B, T, C, H, W) to (B, F) features; got {got} for B = {batch}")
+            raise EvaluationError(f"FVD extractor {path.name} must map (B, T, C, H, W) to (B, F) features; got {got} for B = {batch}")
         return features.float()
 
     return extract
@@ -182,7 +192,7 @@ def _feature_source(judge: Any, extractor: str | os.PathLike[str] | None, device
         name = Path(extractor).name
         return load_extractor(extractor, device), name, f"FVD ({name})"
     if judge is None:
-        raise ValueError("FVD needs a judge with sequence features or an extractor file (a TorchScript module)")
+        raise EvaluationError("FVD needs a judge with sequence features or an extractor file (a TorchScript module)")
     name = f"{getattr(judge, 'name', '') or type(judge).__name__} judge"
     return judge.features, name, f"FVD-judge ({name})"
 
@@ -199,7 +209,7 @@ def fvd_judge(model: Callable, judge: Any, dataset: Dataset, count: int, batch_s
     Numbers are comparable only between runs with the same features and count.
     """
     if not 4 <= count <= len(dataset):
-        raise ValueError(f"FVD needs 4 <= count <= {len(dataset)} sequences (two halves of at least 2 for the floor), got {count}")
+        raise EvaluationError(f"FVD needs 4 <= count <= {len(dataset)} sequences (two halves of at least 2 for the floor), got {count}")
     device = _device_of(model)
     extract, name, metric = _feature_source(judge, extractor, device)
     clip = judge.clip if judge is not None and extractor is None else (lambda x: x.clamp(0, 1))  # extractors read images
@@ -249,7 +259,7 @@ def sequence_embeddings(guide: Callable, groups: SiteGroups, dataset: Dataset, c
                         pooling: str = "flatten") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """One posterior-mean embedding per sequence and latent group (rows = the first ``count`` sequences), with their labels."""
     if pooling not in POOLINGS:
-        raise ValueError(f"unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
+        raise EvaluationError(f"unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
     embeddings: dict[str, list[np.ndarray]] = {}
     labels: dict[str, list[np.ndarray]] = {}
     frames_last = frames_last_sites(guide)  # G&W guides: sites shaped (B, features, frames)
@@ -259,7 +269,7 @@ def sequence_embeddings(guide: Callable, groups: SiteGroups, dataset: Dataset, c
         for name, value in posterior_means(guide, x).items():
             index = groups.index(name)
             if index is None:
-                raise ValueError(f"latent site {name!r} belongs to no latent group of {groups.names}")
+                raise EvaluationError(f"latent site {name!r} belongs to no latent group of {groups.names}")
             per_group.setdefault(groups.names[index], []).append(value.transpose(1, 2) if name in frames_last else value)
         for group, values in per_group.items():
             embeddings.setdefault(group, []).append(_sequence_embedding(values, x.shape[1], pooling).cpu().numpy())
@@ -312,12 +322,12 @@ def embedding_accuracy(guide: Callable, groups: SiteGroups, dataset: Dataset, co
     A disentangled model: static high on appearance and near chance on action; dynamics the reverse.
     """
     if not 4 <= count <= len(dataset):
-        raise ValueError(f"embedding accuracy needs 4 <= count <= {len(dataset)} sequences, got {count}")
+        raise EvaluationError(f"embedding accuracy needs 4 <= count <= {len(dataset)} sequences, got {count}")
     embeddings, labels = sequence_embeddings(guide, groups, dataset, count, batch_size, torch.device(device), pooling)
     available = sequence_factors(labels, getattr(dataset, "labels_info", {}), dataset[0]["x"].shape[0])
     unknown = sorted(set(factors or ()) - set(available))
     if unknown:
-        raise ValueError(f"unknown factor(s) {', '.join(unknown)}; this data set has: {', '.join(available) or 'none'}")
+        raise EvaluationError(f"unknown factor(s) {', '.join(unknown)}; this data set has: {', '.join(available) or 'none'}")
     chosen = {name: available[name] for name in (factors or available)}
     test, split_by = _held_out_half(labels, count)
     if test is None:

@@ -25,6 +25,8 @@ def report(run_dir: Path, train_cfg: DictConfig, metrics: dict) -> str:
         *[f"| {k} | {v:.5g} |" for k, v in metrics.items() if isinstance(v, float)],
         "",
         *paper_sections(metrics),
+        *[f"Not computed: {name} ({reason})." for name, reason in metrics.get("not_applicable", {}).items()],
+        "",
         *figure_section(metrics.get("figures", {})),
     ]
     return "\n".join(lines)

@@ -20,6 +20,7 @@ from torch.utils.data import Dataset, default_collate
 
 from data.speech_trials import trials_for_dataset
 from evaluation.metrics import speaker_verification_eer, utterance_means
+from evaluation.protocols import EvaluationError, NotApplicable
 from inference.anneal import SiteGroups
 from inference.latents import group_latents, posterior_means
 
@@ -31,7 +32,7 @@ def segment_features(guide: Callable, groups: SiteGroups, x: torch.Tensor) -> tu
     means = posterior_means(guide, x)
     static, dynamics = list(group_latents(groups, means, (STATIC,)).values()), list(group_latents(groups, means, (DYNAMICS,)).values())
     if not static or not dynamics:
-        raise ValueError(f"speaker verification needs latent groups '{STATIC}' and '{DYNAMICS}'; the guide's sites are {sorted(means)}")
+        raise NotApplicable(f"speaker verification needs latent groups '{STATIC}' and '{DYNAMICS}'; the guide's sites are {sorted(means)}")
     batch = x.shape[0]
     static_features = torch.cat([value.reshape(batch, -1) for value in static], dim=-1)
     dynamics_features = torch.stack([value.reshape(batch, -1) for value in dynamics], dim=1)
@@ -43,7 +44,7 @@ def encode_segments(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Static (N, d_f) and dynamics (N, T, d_z) posterior means of every segment of ``dataset``, and its utterance ids (N,)."""
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise EvaluationError(f"batch_size must be >= 1, got {batch_size}")
     static, dynamics, utterances = [], [], []
     for start in range(0, len(dataset), batch_size):
         batch = default_collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])

@@ -159,6 +159,7 @@ def test_cli_sweep_then_evaluate_writes_comparison(tmp_path):
     ("bouncing_ball", "dsa", "## DSA Fig. 8", "imputation", None),
     ("spoken_digits", "dsa", "## DSA Table 2", "dsa_table2", "{max_steps:2}"),
     ("bouncing_mnist", "hierarchical_vae", "## Grathwohl & Wilson eq. 19", "gw_disentanglement", "{train_sequences:8,test_sequences:4,max_steps:2}"),
+    ("bouncing_ball", "hierarchical_vae", "Not computed: imputation", "not_applicable", None),  # its latents span all frames
 ])
 def test_evaluate_reports_the_metric_of_each_data_set(tmp_path, data, model, section, key, judge):
     likelihood = ["model.likelihood=gaussian", "model.likelihood_scale=1.0"] if data == "spoken_digits" else []
@@ -172,13 +173,17 @@ def test_evaluate_reports_the_metric_of_each_data_set(tmp_path, data, model, sec
     report_text = (tmp_path / "run" / "eval" / "report.md").read_text()
     assert key in metrics and section in report_text
     assert (tmp_path / "run" / "eval" / "progress.png").is_file()
-    if data == "bouncing_ball":
+    if model == "hierarchical_vae" and data == "bouncing_ball":
+        assert set(metrics["not_applicable"]) == {"imputation"} and "spans all frames" in metrics["not_applicable"]["imputation"]
+    elif data == "bouncing_ball":
         assert set(metrics["imputation"]) == {"all_frames", "missing_frames"} and "judge" not in metrics
         assert all((tmp_path / "run" / "eval" / name).is_file() for name in ("imputation.png", "manifold.png", "swap_grid.png", "swap_grid.gif"))
     elif data == "spoken_digits":
         assert 0 <= metrics["dsa_table2"]["eer_static"] <= 1 and "-pictures" in metrics["figures"]
         assert metrics["judge"]["name"] == "spoken_digits" and set(metrics["dsa_table1"]) == {"speaker", "digit"}  # f: who, z: what
         assert set(metrics["generation"]) == {"speaker", "digit"} and "## Judge `spoken_digits`" in report_text
+        bad = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "run=run", "judge_overrides={bogus:1}"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert bad.returncode == 2 and "unknown setting(s) bogus for judge 'spoken_digits'" in bad.stderr and "Traceback" not in bad.stderr
     else:
         assert metrics["judge"]["name"] == "mnist" and set(metrics["dsa_table1"]) == {"digit"}  # the digit is static
         assert set(metrics["consistency"]) == {"digit"} and (tmp_path / "run" / "eval" / "judge_over_time.png").is_file()
@@ -187,3 +192,20 @@ def test_evaluate_reports_the_metric_of_each_data_set(tmp_path, data, model, sec
 def test_evaluate_without_a_run_is_a_clear_error(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "run=nowhere"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "no trained run under nowhere" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("override,message", [
+    ("split=train", "split must be test"),
+    ("max_sequences=0", "max_sequences must be null"),
+    ("generated_sequences=1", "generated_sequences must be an integer >= 2"),
+    ("fvd_sequences=2", "fvd_sequences must be an integer >= 4"),
+    ("batch_size=0", "batch_size must be an integer >= 1"),
+    ("fvd_extractor=/no/such/i3d.pt", "fvd_extractor /no/such/i3d.pt does not exist"),
+])
+def test_evaluate_options_are_checked_before_any_work(override, message):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="evaluate", overrides=["run=somewhere", override])
+    from evaluate import check_options
+
+    with pytest.raises(ConfigError, match=message):
+        check_options(cfg)
