@@ -175,11 +175,11 @@ def write_table(rows: list[tuple[Path, dict]], out_dir: Path) -> None:
     names = [str(run_dir.relative_to(out_dir)) for run_dir, _ in rows]
     flat = [flatten(metrics) for _, metrics in rows]
     keys = sorted({k for m in flat for k, v in m.items() if isinstance(v, float)})
-    paper: dict[str, set[float]] = {}
-    for _, metrics in rows:
-        for key, value in published(metrics).items():
-            paper.setdefault(key, set()).add(value)
-    paper_cell = {key: " / ".join(f"{v:.4g}" for v in sorted(values)) for key, values in paper.items()}
+    per_run = [published(metrics) for _, metrics in rows]
+    paper_cell = {}
+    for key in {k for found in per_run for k in found}:
+        values = [f"{found[key]:.4g}" if key in found else "-" for found in per_run]
+        paper_cell[key] = values[0] if len(set(values)) == 1 else " / ".join(values)  # one per run, in column order, when they differ
     with (out_dir / "comparison.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["run", "model", "guide", "data", *keys])

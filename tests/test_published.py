@@ -27,3 +27,16 @@ def test_speech_and_gw_numbers_follow_guide_dimension_model_and_beta():
 
 def test_no_sprites_numbers_beside_another_data_set():
     assert published({"data": "bouncing_mnist", "dsa_table1": {"digit": {}}}) == {}
+
+
+def test_sweep_table_puts_each_runs_published_number_in_column_order(tmp_path):
+    from evaluate import write_table
+
+    def speech_run(name: str, guide: str, eer: float) -> tuple:
+        return tmp_path / name, {"data": "spoken_digits", "guide": guide, "dsa_table2": {"static_dim": 16, "eer_static": eer}}
+
+    write_table([speech_run("a", "full", 0.2), speech_run("b", "factorised", 0.3)], tmp_path)
+    row = next(line for line in (tmp_path / "comparison.md").read_text().splitlines() if line.startswith("| dsa_table2.eer_static |"))
+    assert row == "| dsa_table2.eer_static | 0.2 | 0.3 | 0.0564 / 0.0478 |"  # full's number under run a, factorised's under b
+    write_table([speech_run("a", "full", 0.2), speech_run("b", "full", 0.3)], tmp_path)
+    assert "| dsa_table2.eer_static | 0.2 | 0.3 | 0.0564 |" in (tmp_path / "comparison.md").read_text()
