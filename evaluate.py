@@ -10,7 +10,7 @@ from typing import Callable
 
 import hydra
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from data import DataError
 from evaluation.figures import save_run_figures
@@ -35,6 +35,8 @@ BINARY_VIDEO_DATA = ("bouncing_ball", "bouncing_square")  # DSA §4.3 imputation
 IMPUTATION_FIGURE_OBSERVED = (2, 4, 8)
 
 log = logging.getLogger("evaluate")
+# conf/evaluate.yaml: Hydra's log directory is <run>/eval_logs/..., or ./eval_logs/... while run is still unset
+OmegaConf.register_new_resolver("run_or_here", lambda run: run if run else ".", replace=True)
 
 
 def find_runs(path: Path) -> list[Path]:

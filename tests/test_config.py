@@ -192,6 +192,9 @@ def test_evaluate_reports_the_metric_of_each_data_set(tmp_path, data, model, sec
 def test_evaluate_without_a_run_is_a_clear_error(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "run=nowhere"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "no trained run under nowhere" in result.stderr and "Traceback" not in result.stderr
+    unset = subprocess.run([sys.executable, str(ROOT / "evaluate.py")], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert unset.returncode == 2 and "say which run to evaluate" in unset.stderr and "Traceback" not in unset.stderr
+    assert not (tmp_path / "None").exists()  # Hydra's log directory must not be named after the unset value
 
 
 @pytest.mark.parametrize("override,message", [
