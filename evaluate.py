@@ -100,9 +100,9 @@ def judge_for(data: DictConfig) -> tuple[str, dict] | str:
 
 def load_judge(train_cfg: DictConfig, cfg: DictConfig, device) -> tuple | None:
     """The trained (cached) judge for this run's data set and its held-out accuracy, or None (no judge applies)."""
-    found = judge_for(train_cfg.data)
     if not cfg.judges:
         return None
+    found = judge_for(train_cfg.data)
     if isinstance(found, str):
         log.info("judged metrics skipped: %s", found)
         return None
@@ -200,11 +200,11 @@ def check_options(cfg: DictConfig) -> None:
         raise ConfigError("say which run to evaluate: python evaluate.py run=<run dir or sweep dir>")
     if cfg.split != "test":
         raise ConfigError(f"split must be test: metrics are measured on held-out data, never on training sequences (got {cfg.split!r})")
-    for key, low in (("batch_size", 1), ("generated_sequences", 2), ("fvd_sequences", 4)):
-        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < low:
-            raise ConfigError(f"{key} must be an integer >= {low}, got {cfg[key]!r}")
-    if cfg.max_sequences is not None and (isinstance(cfg.max_sequences, bool) or not isinstance(cfg.max_sequences, int) or cfg.max_sequences < 4):
-        raise ConfigError(f"max_sequences must be null (the whole test split) or an integer >= 4, got {cfg.max_sequences!r}")
+    for key, low, nullable in (("batch_size", 1, False), ("generated_sequences", 2, False), ("fvd_sequences", 4, False), ("max_sequences", 4, True)):
+        value = cfg[key]
+        if not (nullable and value is None) and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            also = "null (the whole test split) or " if nullable else ""
+            raise ConfigError(f"{key} must be {also}an integer >= {low}, got {value!r}")
     if cfg.fvd_extractor is not None and not Path(cfg.fvd_extractor).expanduser().is_file():
         raise ConfigError(f"fvd_extractor {cfg.fvd_extractor} does not exist (a TorchScript or .pt2 file)")
 

@@ -16,10 +16,10 @@ import pyro.poutine as poutine
 import torch
 
 from inference.anneal import SiteGroups
-from inference.figures import save_rows
+from inference.figures import save_rows, strip
 from inference.latents import (
     UseMeans, frames_last_sites, from_frames, generate_keeping, generate_sharing, group_latents, latent_sites, motion_groups,
-    posterior_means, to_frames,
+    posterior_means, swap, to_frames,
 )
 
 MOTION_LABEL = "motion"
@@ -64,7 +64,7 @@ def judged_classes_over_time(model: Callable, groups: SiteGroups, judge, share: 
     the ``share`` groups: {head: (repeats, per_repeat, T)}; sequence-level heads are repeated over time."""
     classes: dict[str, list[np.ndarray]] = {}
     for _ in range(repeats):
-        video = judge.clip(generate_sharing(model, groups, share, per_repeat, seq_len))
+        video = generate_sharing(model, groups, share, per_repeat, seq_len)
         for head, p in judge.predict(video).items():
             if head in (*judge.static_heads, *judge.motion_heads):
                 label = p.argmax(-1)
@@ -221,17 +221,9 @@ def save_gif(columns: list[tuple[str, torch.Tensor]], path: str | Path, scale: i
 def swap_grid(model: Callable, guide: Callable, groups: SiteGroups, x: torch.Tensor) -> torch.Tensor:
     """(N, N, T, C, H, W): cell (i, j) decodes the static latents of x[i] with the motion latents of x[j] (posterior
     means), so the diagonal is the reconstruction of each sequence."""
-    from inference.latents import swap
-
     count = x.shape[0]
     content, motion = x.repeat_interleave(count, 0), x.repeat(count, *([1] * (x.dim() - 1)))
     return swap(model, guide, groups, content, motion, motion_groups(groups)).reshape(count, count, *x.shape[1:])
-
-
-def _tile(frames: torch.Tensor) -> np.ndarray:
-    """(K, C, H, W) frames in [0, 1] side by side as one (H, K*W, 3) uint8 tile."""
-    frames = frames.clamp(0, 1).expand(-1, 3, -1, -1) if frames.shape[1] == 1 else frames.clamp(0, 1)
-    return frames.permute(2, 0, 3, 1).reshape(frames.shape[2], -1, 3).mul(255).round().byte().cpu().numpy()
 
 
 def _grid_image(x: torch.Tensor, cells: torch.Tensor, times: list[int], scale: int):
@@ -239,12 +231,12 @@ def _grid_image(x: torch.Tensor, cells: torch.Tensor, times: list[int], scale: i
     from PIL import Image, ImageDraw
 
     count, (height, width) = x.shape[0], x.shape[-2:]
-    cell_w, cell_h, gap, label = len(times) * width * scale, height * scale, 4, 14
+    cell_w, cell_h, gap, label = len(times) * (width + 1) * scale, height * scale, 4, 14  # strip() adds a 1-px separator per frame
     canvas = Image.new("RGB", ((count + 1) * (cell_w + gap), label + (count + 1) * (cell_h + gap)), "white")
     draw = ImageDraw.Draw(canvas)
 
     def paste(frames: torch.Tensor, row: int, col: int) -> None:
-        tile = Image.fromarray(_tile(frames[times])).resize((cell_w, cell_h), Image.NEAREST)
+        tile = Image.fromarray(strip(frames[times]).mul(255).round().byte().numpy()).resize((cell_w, cell_h), Image.NEAREST)
         canvas.paste(tile, (col * (cell_w + gap), label + row * (cell_h + gap)))
 
     for i in range(count):
@@ -276,16 +268,13 @@ def save_swap_grid(model: Callable, guide: Callable, groups: SiteGroups, x: torc
 def save_run_figures(model: Callable, guide: Callable, groups: SiteGroups, x: torch.Tensor, out: Path, judge=None, seq_len: int | None = None) -> dict[str, str]:
     """Draw every figure that applies to this model into ``out``: {file name: caption}; captions of figures that
     do not apply say why instead of naming a file (key starts with '-')."""
-    from inference.latents import reconstruct, swap
-
     figures: dict[str, str] = {}
     save_generation_grid(model, guide, groups, x[:3], out / "generation.png")
     figures["generation.png"] = "fixed static / fixed motion generation (DSA Fig. 3c-d)"
     half = x.shape[0] // 2
     a, b = x[:half], x[half : 2 * half]
-    columns = [("test A", a[0]), ("recon A", reconstruct(model, guide, a[:1])[0]), ("test B", b[0]),
-               ("static A+mot. B", swap(model, guide, groups, a[:1], b[:1], motion_groups(groups))[0]),
-               ("static B+mot. A", swap(model, guide, groups, b[:1], a[:1], motion_groups(groups))[0])]
+    pair = swap_grid(model, guide, groups, torch.stack([a[0], b[0]]))  # [0, 0]: recon A; [0, 1] / [1, 0]: the swaps
+    columns = [("test A", a[0]), ("recon A", pair[0, 0]), ("test B", b[0]), ("static A+mot. B", pair[0, 1]), ("static B+mot. A", pair[1, 0])]
     save_gif(columns, out / "swap.gif")
     figures["swap.gif"] = "animated: a test pair, a reconstruction and both swaps"
     save_swap_grid(model, guide, groups, x[:4], out / "swap_grid.png", out / "swap_grid.gif")

@@ -202,10 +202,10 @@ class Judge(nn.Module):
     image_ndim = 3
     static_heads: tuple[str, ...] = ()  # factors the static latent should carry: DSA Table 1 fixes f, samples z
     motion_heads: tuple[str, ...] = ()  # factors the motion latents should carry: fix z (and d), sample f
-    bounded = True  # inputs are images in [0, 1]; decoded means are clipped to it before judging
+    bounded = True  # inputs are images in [0, 1]: predict / features clip decoded means to it
 
     def clip(self, x: torch.Tensor) -> torch.Tensor:
-        """Decoded model output made a valid judge input: clipped to [0, 1] for image judges, as is otherwise."""
+        """A valid judge input: clipped to [0, 1] for image judges (a no-op on real data), as is otherwise."""
         return x.clamp(0, 1) if self.bounded else x
 
     def sequence_heads(self) -> tuple[str, ...]:
@@ -247,7 +247,7 @@ class Judge(nn.Module):
         self.eval()
         device = next(self.parameters()).device
         try:
-            parts = [self(x[i : i + batch_size].to(device)) for i in range(0, x.shape[0], batch_size)]
+            parts = [self(self.clip(x[i : i + batch_size]).to(device)) for i in range(0, x.shape[0], batch_size)]
         finally:
             self.train(was_training)
         return {head: torch.cat([p[head] for p in parts]).softmax(-1).to(x.device) for head in parts[0]}
@@ -267,7 +267,7 @@ class Judge(nn.Module):
         self.eval()
         device = next(self.parameters()).device
         try:
-            parts = [self.sequence_features(x[i : i + batch_size].to(device)) for i in range(0, x.shape[0], batch_size)]
+            parts = [self.sequence_features(self.clip(x[i : i + batch_size]).to(device)) for i in range(0, x.shape[0], batch_size)]
         finally:
             self.train(was_training)
         return torch.cat(parts).to(x.device)

@@ -51,7 +51,7 @@ def dsa_table1(model: Callable, guide: Callable, groups: SiteGroups, dataset: Da
         real = judge.predict(x)
         for keep, heads in ((("static",), judge.static_heads), (motion_groups(groups), judge.motion_heads)):
             if heads:
-                generated = judge.predict(judge.clip(generate_keeping(model, guide, groups, x, keep)))
+                generated = judge.predict(generate_keeping(model, guide, groups, x, keep))
                 for head in heads:
                     collected.setdefault(head, []).append((generated[head], real[head]))
     table = {}
@@ -74,7 +74,7 @@ def reconstruction_consistency(model: Callable, guide: Callable, dataset: Datase
     pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
     for batch in batches(dataset, count, batch_size, device):
         real = judge.predict_sequences(batch["x"])
-        rebuilt = judge.predict_sequences(judge.clip(reconstruct(model, guide, batch["x"])))
+        rebuilt = judge.predict_sequences(reconstruct(model, guide, batch["x"]))
         for head in real:
             pairs.setdefault(head.removesuffix("_sequence"), []).append((rebuilt[head], real[head]))
     return {head: metrics.consistency_accuracy(torch.cat([g for g, _ in parts]).cpu().numpy(), torch.cat([r for _, r in parts]).cpu().numpy())
@@ -86,7 +86,7 @@ def generation_scores(model: Callable, judge, count: int, seq_len: int, batch_si
     """VDSM Table 2 / C-DSVAE protocol on sequences drawn from the prior: per sequence-level judge head, IS, H(y|x), H(y)."""
     predictions: dict[str, list[torch.Tensor]] = {}
     for start in range(0, count, batch_size):
-        x = judge.clip(model(None, batch_size=min(batch_size, count - start), seq_len=seq_len))
+        x = model(None, batch_size=min(batch_size, count - start), seq_len=seq_len)
         for head, p in judge.predict_sequences(x).items():
             predictions.setdefault(head, []).append(p)
     scores = {}
@@ -176,7 +176,7 @@ def load_extractor(path: str | os.PathLike[str], device: torch.device | str = "c
         raise EvaluationError(f"FVD extractor {path} is not a loadable {kind}: {reason}") from err
 
     def extract(x: torch.Tensor) -> torch.Tensor:
-        features = module(x.to(device))
+        features = module(x.clamp(0, 1).to(device))  # decoded means may overshoot the image range
         if not isinstance(features, torch.Tensor) or features.dim() != 2 or features.shape[0] != x.shape[0]:
             got = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
             batch = x.shape[0]
@@ -212,11 +212,10 @@ def fvd_judge(model: Callable, judge: Any, dataset: Dataset, count: int, batch_s
         raise EvaluationError(f"FVD needs 4 <= count <= {len(dataset)} sequences (two halves of at least 2 for the floor), got {count}")
     device = _device_of(model)
     extract, name, metric = _feature_source(judge, extractor, device)
-    clip = judge.clip if judge is not None and extractor is None else (lambda x: x.clamp(0, 1))  # extractors read images
     seq_len = dataset[0]["x"].shape[0]
     real = torch.cat([extract(batch["x"]).cpu() for batch in batches(dataset, count, batch_size, device)]).double()
     generated = torch.cat([
-        extract(clip(model(None, batch_size=min(batch_size, count - start), seq_len=seq_len))).cpu()
+        extract(model(None, batch_size=min(batch_size, count - start), seq_len=seq_len)).cpu()
         for start in range(0, count, batch_size)
     ]).double()  # fmt: skip
     if real.shape[1] >= count // 2:

@@ -35,12 +35,16 @@ def report(run_dir: Path, train_cfg: DictConfig, metrics: dict) -> str:
 def paper_sections(metrics: dict) -> list[str]:
     """Markdown for the papers' metrics present in ``metrics``, with published numbers beside ours."""
     lines: list[str] = []
+    paper = published(metrics)
+
+    def paper_cell(key: str, spec: str = ".2%") -> str:
+        return format(paper[key], spec) if key in paper else "-"
+
     if "judge" in metrics:
         judge = metrics["judge"]
         lines += [f"## Judge `{judge['name']}`", "", "Accuracy on the held-out test split (real data; clean and 3x3-blurred where measured): "
                   + "; ".join(f"{c}: " + ", ".join(f"{h} {v:.1%}" for h, v in heads.items()) for c, heads in judge["held_out_accuracy"].items()), ""]
     if "dsa_table1" in metrics:
-        paper = published(metrics)
         lines += ["## DSA Table 1 (judge on fix-f / fix-z generations of the test sequences)", "",
                   "Static heads: f encoded, z_1:T from the prior; motion heads: the motion latents encoded, f from the prior.", "",
                   "| head | disagreement | KL-recon | KL-random | paper (factorised q): disagreement / KL-recon / KL-random |",
@@ -63,24 +67,18 @@ def paper_sections(metrics: dict) -> list[str]:
         row = metrics["gw_disentanglement"]
         lines += ["## Grathwohl & Wilson eq. 19 (linear SVMs on encoded test frames; static = digit, temporal = 3x3 location)", "",
                   f"D-score {row['d_score']:.3f} (a_s {row['a_static']:.3f}, a_t {row['a_temporal']:.3f}); static-feature accuracy "
-                  f"{row['static_feature_accuracy']:.3f}. Paper, Table 1 (4 features, same model and beta): {_paper(metrics, 'gw_disentanglement.d_score', '.2f')} "
+                  f"{row['static_feature_accuracy']:.3f}. Paper, Table 1 (4 features, same model and beta): {paper_cell('gw_disentanglement.d_score', '.2f')} "
                   "(all rows: hierarchical 6.71-6.82, slow 4.70-6.38, VAE 1.08-1.71).", ""]
     if "dsa_table2" in metrics:
         row = metrics["dsa_table2"]
         lines += ["## DSA Table 2 (speaker verification, cosine scores of utterance-mean features; EER, lower = more speaker information)", "",
                   f"{row['trials']} trials ({row['same_speaker_trials']} same-speaker) over {row['utterances']} test utterances ({row['segments']} segments).", "",
                   f"| feature | EER | paper (TIMIT, {metrics.get('guide')} q, same dims) |", "| --- | --- | --- |",
-                  f"| mu_f (static, {row['static_dim']}-d) | {row['eer_static']:.2%} | {_paper(metrics, 'dsa_table2.eer_static')} |",
-                  f"| mu_z (dynamics, {row['dynamics_dim']}-d) | {row['eer_dynamics']:.2%} | {_paper(metrics, 'dsa_table2.eer_dynamics')} |", ""]
+                  f"| mu_f (static, {row['static_dim']}-d) | {row['eer_static']:.2%} | {paper_cell('dsa_table2.eer_static')} |",
+                  f"| mu_z (dynamics, {row['dynamics_dim']}-d) | {row['eer_dynamics']:.2%} | {paper_cell('dsa_table2.eer_dynamics')} |", ""]
     if "imputation" in metrics:
         lines += imputation_section(metrics["imputation"])
     return lines
-
-
-def _paper(metrics: dict, key: str, spec: str = ".2%") -> str:
-    """The published number for ``key`` formatted, or "-" where the paper has none for this setting."""
-    value = published(metrics).get(key)
-    return "-" if value is None else format(value, spec)
 
 
 def vdsm_sections(metrics: dict) -> list[str]:
@@ -95,11 +93,10 @@ def vdsm_sections(metrics: dict) -> list[str]:
                   f"per-frame latents {found['pooling']}ed over time. Acc. Cons.: the judge's class of the reconstruction equals its class of the real sequence.", "",
                   "| factor | Acc. Cons. | " + " | ".join(f"{g} emb. acc." for g in groups) + " | chance | paper: Acc. Cons. / ID / Dyn. |",
                   "|" + " --- |" * (len(groups) + 4)]
-        paper = published(metrics)
-        motion = "action" if "action" in groups else "dynamics"
+        paper = published(metrics)  # Acc. Cons., then the groups the paper reports (identity, dynamics), in our column order
         for factor, chance in found["chance"].items():
-            keys = (f"consistency.{factor}", f"embedding_accuracy.accuracy.static.{factor}", f"embedding_accuracy.accuracy.{motion}.{factor}")
-            published_row = " / ".join(f"{paper[k]:.2%}" for k in keys) if keys[0] in paper else "-"
+            keys = [f"consistency.{factor}", *[f"embedding_accuracy.accuracy.{g}.{factor}" for g in groups]]
+            published_row = " / ".join(f"{paper[k]:.2%}" for k in keys if k in paper) or "-"
             cons = f"{consistency[factor]:.2%}" if factor in consistency else "-"
             accs = " | ".join(f"{found['accuracy'][g][factor]:.2%}" if factor in found["accuracy"][g] else "-" for g in groups)
             lines.append(f"| {factor} | {cons} | {accs} | {chance:.2%} | {published_row} |")

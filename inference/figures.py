@@ -10,7 +10,7 @@ from inference.anneal import SiteGroups
 from inference.latents import reconstruct, swap
 
 
-def _strip(frames: torch.Tensor) -> torch.Tensor:
+def strip(frames: torch.Tensor) -> torch.Tensor:
     """(T, C, H, W) -> one (H, T*W, 3) image strip, time left to right, 1-px grey separators."""
     frames = frames.clamp(0, 1).cpu()
     if frames.shape[1] == 1:
@@ -29,7 +29,7 @@ def save_rows(rows: list[tuple[str, torch.Tensor]], path: str | Path, title: str
     height = 0.4 + 0.95 * len(rows)
     fig, axes = plt.subplots(len(rows), 1, figsize=(1.6 + 0.9 * rows[0][1].shape[0], height), squeeze=False)
     for ax, (label, frames) in zip(axes[:, 0], rows):
-        ax.imshow(_strip(frames).numpy(), interpolation="nearest")
+        ax.imshow(strip(frames).numpy(), interpolation="nearest")
         ax.set_xticks([]), ax.set_yticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     if title:
