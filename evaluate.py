@@ -18,7 +18,8 @@ from evaluation.imputation import imputation_curve, save_imputation_figure
 from evaluation.judges import JudgeError, JudgeTooWeak, load_or_train_judge
 from evaluation.published import published
 from evaluation.protocols import (
-    EvaluationError, NotApplicable, batches, dsa_table1, embedding_accuracy, fvd_judge, generation_scores, gw_disentanglement, reconstruction_consistency,
+    EvaluationError, NotApplicable, accuracy_consistency, batches, dsa_table1, embedding_accuracy, fixed_motion_scores, fvd_judge, generation_scores,
+    gw_disentanglement, reconstruction_consistency,
 )
 from evaluation.report import report
 from evaluation.speech import dsa_table2
@@ -119,7 +120,9 @@ def paper_metrics(train_cfg: DictConfig, model, guide, groups: SiteGroups, datas
     planned: dict[str, Callable[[], dict]] = {}
     if judge is not None:
         planned["dsa_table1"] = lambda: dsa_table1(model, guide, groups, dataset, judge, count, cfg.batch_size)
-        planned["consistency"] = lambda: reconstruction_consistency(model, guide, dataset, judge, count, cfg.batch_size)
+        planned["consistency"] = lambda: accuracy_consistency(model, guide, groups, dataset, judge, count, cfg.batch_size)
+        planned["reconstruction_consistency"] = lambda: reconstruction_consistency(model, guide, dataset, judge, count, cfg.batch_size)
+        planned["fixed_motion"] = lambda: fixed_motion_scores(model, guide, groups, dataset, judge, count, cfg.batch_size)
         planned["generation"] = lambda: generation_scores(model, judge, cfg.generated_sequences, dataset.seq_len, cfg.batch_size)
         planned["fvd"] = lambda: fvd_judge(model, judge, dataset, min(cfg.fvd_sequences, len(dataset)), cfg.batch_size, extractor=cfg.fvd_extractor)
     if data in SEQUENCE_FACTOR_DATA:

@@ -66,10 +66,47 @@ def dsa_table1(model: Callable, guide: Callable, groups: SiteGroups, dataset: Da
     return table
 
 
+def _sequence_head_groups(judge, groups: SiteGroups) -> dict[str, tuple[str, ...]]:
+    """Per sequence-level judge head (``<attribute>_sequence`` named by its attribute): the latent groups a
+    generation keeps so that the head's factor should survive — ``static`` for the judge's static heads, every
+    motion group for its motion heads. Heads the judge names neither way are left out."""
+    kept = {}
+    for head in judge.sequence_heads():
+        factor = head.removesuffix("_sequence")
+        if factor in judge.static_heads:
+            kept[head] = ("static",)
+        elif factor in judge.motion_heads:
+            kept[head] = motion_groups(groups)
+    return kept
+
+
+@torch.no_grad()
+def accuracy_consistency(model: Callable, guide: Callable, groups: SiteGroups, dataset: Dataset, judge, count: int,
+                         batch_size: int = 32) -> dict[str, float]:
+    """VDSM §4 (2) and Table 1 "Acc. Cons.": per sequence-level judge head, the share of test sequences whose
+    *sampled* sequence the judge puts in the class it gives the real one. For an identity factor the static latent
+    is kept (posterior mean) and the motion latents are drawn from the prior; for the action the motion latents are
+    kept and the static latent is drawn (``generate_keeping``). Keys are the data set's factor names."""
+    if "static" not in groups.names:
+        raise NotApplicable(f"accuracy consistency keeps or redraws the static latent, and this model has none (latent groups: {', '.join(groups.names)})")
+    device = next(judge.parameters()).device
+    heads = _sequence_head_groups(judge, groups)
+    pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    for batch in batches(dataset, count, batch_size, device):
+        real = judge.predict_sequences(batch["x"])
+        for keep in {kept for kept in heads.values()}:
+            generated = judge.predict_sequences(generate_keeping(model, guide, groups, batch["x"], keep))
+            for head in (h for h, kept in heads.items() if kept == keep):
+                pairs.setdefault(head.removesuffix("_sequence"), []).append((generated[head], real[head]))
+    return {factor: metrics.consistency_accuracy(torch.cat([g for g, _ in parts]).cpu().numpy(), torch.cat([r for _, r in parts]).cpu().numpy())
+            for factor, parts in pairs.items()}
+
+
 @torch.no_grad()
 def reconstruction_consistency(model: Callable, guide: Callable, dataset: Dataset, judge, count: int, batch_size: int = 32) -> dict[str, float]:
-    """VDSM Table 1 "Acc. Cons.": per sequence-level judge head, the share of test sequences whose reconstruction
-    (decoded from the posterior means of all latents) the judge puts in the class it gives the real sequence."""
+    """Reconstruction check (ours, no paper number): per sequence-level judge head, the share of test sequences whose
+    reconstruction (decoded from the posterior means of all latents) the judge puts in the class it gives the real
+    sequence. An upper bound for ``accuracy_consistency``: what the decoder cannot draw, no latent swap can keep."""
     device = next(judge.parameters()).device
     pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
     for batch in batches(dataset, count, batch_size, device):
@@ -79,6 +116,56 @@ def reconstruction_consistency(model: Callable, guide: Callable, dataset: Datase
             pairs.setdefault(head.removesuffix("_sequence"), []).append((rebuilt[head], real[head]))
     return {head: metrics.consistency_accuracy(torch.cat([g for g, _ in parts]).cpu().numpy(), torch.cat([r for _, r in parts]).cpu().numpy())
             for head, parts in pairs.items()}
+
+
+def label_values(dataset: Dataset, key: str) -> np.ndarray:
+    """Every item's label ``key`` in item order, from the data set's label arrays when it has them (no frames read)."""
+    stored = getattr(dataset, "labels", None)
+    if isinstance(stored, Mapping) and key in stored:
+        return np.asarray(stored[key])
+    return np.asarray([int(dataset[i][key]) for i in range(len(dataset))])
+
+
+def balanced_indices(labels: np.ndarray, count: int) -> np.ndarray:
+    """Indices of at most ``count`` items with the same number of items of every class (the first of each, in
+    item order), so that H(y) and IS are not bent by an uneven test set."""
+    classes = np.unique(labels)
+    per_class = min(count // len(classes), *(int((labels == c).sum()) for c in classes))
+    if per_class < 1:
+        raise EvaluationError(f"a class-balanced set of {len(classes)} classes needs at least {len(classes)} sequences, got {count}")
+    return np.sort(np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in classes]))
+
+
+@torch.no_grad()
+def fixed_motion_scores(model: Callable, guide: Callable, groups: SiteGroups, dataset: Dataset, judge, count: int,
+                        batch_size: int = 32) -> dict[str, dict[str, float]]:
+    """The later papers' Sprites protocol (S3VAE, C-DSVAE Table 1, SKD, SPYL, DBSE): keep the motion latents of
+    each test sequence, draw the static latent from the prior, decode, and judge the motion heads (Sprites: the 9
+    actions) against the sequence's ground-truth label, on a class-balanced set. Per head: accuracy, IS,
+    H(y|x), H(y) (natural logs, so H(y) <= ln K), the number of sequences and classes."""
+    if "static" not in groups.names:
+        raise NotApplicable(f"the fixed-motion protocol redraws the static latent, and this model has none (latent groups: {', '.join(groups.names)})")
+    heads = [h for h in judge.motion_heads if judge.levels.get(h) == "sequence"]
+    if not heads:
+        raise NotApplicable(f"the {judge.name} judge has no sequence-level motion head to judge")
+    device = next(judge.parameters()).device
+    scores = {}
+    for head in heads:
+        labels = label_values(dataset, head)
+        try:
+            chosen = balanced_indices(labels, count)
+        except EvaluationError as err:  # e.g. max_sequences below the number of classes: listed, not fatal
+            raise NotApplicable(str(err)) from err
+        predicted = []
+        for start in range(0, len(chosen), batch_size):
+            x = default_collate([dataset[int(i)]["x"] for i in chosen[start : start + batch_size]]).to(device)
+            predicted.append(judge.predict_sequences(generate_keeping(model, guide, groups, x, motion_groups(groups)))[head].cpu())
+        p = torch.cat(predicted).numpy()
+        truth = labels[chosen]
+        scores[head] = {"accuracy": metrics.consistency_accuracy(p, truth), "inception_score": metrics.inception_score(p),
+                        "intra_entropy": metrics.intra_entropy(p), "inter_entropy": metrics.inter_entropy(p),
+                        "sequences": int(len(chosen)), "classes": int(p.shape[-1])}
+    return scores
 
 
 @torch.no_grad()

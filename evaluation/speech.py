@@ -69,11 +69,14 @@ def dsa_table2(
 
     ``groups`` is the model's ``SiteGroups`` (or its ``latent_groups`` mapping); trials come from
     ``data.speech_trials.trials_for_dataset(dataset, mode, seed, max_trials)``. Returns EERs as fractions
-    (``eer_static`` from mu_f, ``eer_dynamics`` from mu_z; low static and high dynamics EER = disentangled).
+    (``eer_static`` from mu_f, ``eer_dynamics`` from mu_z; low static and high dynamics EER = disentangled), the
+    trial counts, the number of test speakers and ``split_by``: §4.2 verifies speakers held out of training
+    (``split_by="speaker"``); on the take split the test speakers were seen in training, a different question.
     """
     groups = groups if isinstance(groups, SiteGroups) else SiteGroups(groups)
     static, dynamics, utterances = encode_segments(guide, groups, dataset, batch_size, device)
     trials = trials_for_dataset(dataset, mode=mode, seed=seed, max_trials=max_trials)
+    _, speakers = dataset.utterance_speakers()
     return {
         "eer_static": speaker_verification_eer(utterance_means(static, utterances), trials),  # mu_f
         "eer_dynamics": speaker_verification_eer(utterance_means(dynamics, utterances), trials),  # mu_z: mean over t, then n
@@ -83,4 +86,7 @@ def dsa_table2(
         "segments": int(len(utterances)),
         "static_dim": int(static.shape[1]),
         "dynamics_dim": int(dynamics.shape[2]),
+        "speakers": int(len(np.unique(speakers))),  # distinct speakers among the test utterances
+        # "take": the test speakers also spoke the training takes (seen in training); "speaker": held out, as §4.2
+        "split_by": str(getattr(dataset, "split_by", "unknown")),
     }

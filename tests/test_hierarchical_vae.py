@@ -2,12 +2,14 @@
 import math
 
 import pyro
+import pyro.poutine as poutine
 import pyro.infer.trace_mean_field_elbo as mean_field_module
 import pytest
 import torch
 from pyro.infer import TraceMeanField_ELBO
 
 from guides.frame_gaussian import FrameGaussianGuide, SequenceGaussianGuide
+from inference.anneal import SiteGroups
 from inference.build import check_pair
 from inference.latents import latent_sites, site_kls, traces
 from models.hierarchical_vae import FrameVAE, HierarchicalVAE, SlowFeatureVAE, random_walk_covariance, static_covariance
@@ -115,3 +117,16 @@ def test_bad_sizes_are_clear():
         HierarchicalVAE(FRAME, T, static_dim=0, **SMALL)
     with pytest.raises(ValueError, match="sigma_s2 and sigma_t2"):
         HierarchicalVAE(FRAME, T, sigma_s2=0.0, **SMALL)
+
+
+def test_static_and_temporal_sites_carry_their_own_priors():
+    """h_static gets eq. 7's covariance and h_temporal eq. 8's, in the model's trace: swapped priors are a different model."""
+    model = HierarchicalVAE(FRAME, 6, static_dim=2, temporal_dim=3, sigma_s2=0.04, sigma_t2=0.09, **SMALL)
+    trace = poutine.trace(model).get_trace(None, batch_size=2, seq_len=6)
+    covariance = {name: trace.nodes[name]["fn"].base_dist.covariance_matrix[0] for name in ("h_static", "h_temporal")}
+    assert torch.allclose(covariance["h_static"], static_covariance(6, 0.04))
+    assert torch.allclose(covariance["h_temporal"], random_walk_covariance(6, 0.09))
+    assert trace.nodes["h_static"]["value"].shape == (2, 2, 6) and trace.nodes["h_temporal"]["value"].shape == (2, 3, 6)
+    assert SiteGroups(model.latent_groups).names[SiteGroups(model.latent_groups).index("h_static")] == "static"
+    static = trace.nodes["h_static"]["value"]
+    assert (static - static.mean(-1, keepdim=True)).abs().max() < 1.0  # nearly constant over frames (sd 0.2)

@@ -36,3 +36,16 @@ def test_bilstm_summary_reads_whole_sequence():
     x_changed[:, -1] += 1.0  # the last frame must reach the backward half of the summary too
     _, summary_changed = rnn(x_changed)
     assert not torch.allclose(summary[:, 4:], summary_changed[:, 4:])
+
+
+def test_bilstm_summary_is_each_directions_final_state():
+    """Forward direction after the last frame, backward direction after the first: exactly nn.LSTM's final h_n."""
+    rnn = BiLSTM(3, 4)
+    x = torch.randn(2, 6, 3)
+    _, summary = rnn(x)
+    _, (h_n, _) = rnn.lstm(x)
+    assert torch.allclose(summary, torch.cat([h_n[0], h_n[1]], dim=-1))
+    x_first = x.clone()
+    x_first[:, 0] += 1.0  # the first frame must reach the backward half (it reads the sequence from the end)
+    _, summary_first = rnn(x_first)
+    assert not torch.allclose(summary[:, 4:], summary_first[:, 4:])

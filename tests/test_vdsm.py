@@ -13,7 +13,7 @@ from inference.checkpoint import load_checkpoint
 from inference.latents import latent_sites, traces
 from inference.trainer import Trainer
 from models.vdsm import VDSM, VDSMPretrain
-from networks import MoEDecoder
+from networks import Combiner, GatedTransition, MoEDecoder
 from tests.conftest import MovingSquares
 from tests.test_config import CONF, tiny
 from train import run
@@ -137,3 +137,31 @@ def test_staged_experiment_runs_both_stages_and_carries_weights(tmp_path):
             assert torch.equal(value, sequence["model"][key]), key
     assert "transition.gate.0.weight" in sequence["model"] and "transition.gate.0.weight" not in pretrain["model"]
     assert not torch.equal(pretrain["guide"]["static_head.loc.weight"], sequence["guide"]["static_head.loc.weight"])  # fine-tuned
+
+
+def test_gated_transition_is_eq6_gate_between_nonlinear_and_linear_proposals():
+    """Eq. 6: loc = g * h + (1 - g) * f5([z, d]); a saturated gate picks one proposal, scale = softplus(f6(ReLU(h)))."""
+    transition = GatedTransition(2, 3, 5)
+    z, d = torch.randn(4, 2), torch.randn(4, 3)
+    inputs = torch.cat([z, d], -1)
+    proposal = transition.proposal(inputs)
+    with torch.no_grad():
+        for bias, expected in ((40.0, proposal), (-40.0, transition.linear_mean(inputs))):
+            transition.gate[-1].bias.fill_(bias)
+            transition.gate[-1].weight.zero_()
+            loc, scale = transition(z, d)
+            assert torch.allclose(loc, expected, atol=1e-6)
+        transition.gate[-1].bias.fill_(0.0)  # g = 1/2: the mean of the two proposals
+        loc, scale = transition(z, d)
+        assert torch.allclose(loc, 0.5 * (proposal + transition.linear_mean(inputs)), atol=1e-6)
+        assert torch.allclose(scale, torch.nn.functional.softplus(transition.scale(torch.relu(proposal))) + 1e-4)
+
+
+def test_combiner_is_eq5_half_sum_of_tanh_and_state():
+    """Eq. 5: c = 0.5 (tanh(f7(z_{t-1})) + [h_t, d]); loc = f8(c); scale = softplus(f9(c))."""
+    combiner = Combiner(2, 6)
+    z, state = torch.randn(4, 2), torch.randn(4, 6)
+    loc, scale = combiner(z, state)
+    c = 0.5 * (torch.tanh(combiner.from_z(z)) + state)
+    assert torch.allclose(loc, combiner.loc(c), atol=1e-6)
+    assert torch.allclose(scale, torch.nn.functional.softplus(combiner.scale(c)) + 1e-4, atol=1e-6)

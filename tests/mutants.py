@@ -1,0 +1,126 @@
+"""Mutation check of the tests that guard the papers' protocols: `python tests/mutants.py [name ...]`.
+
+Each mutant is a small deliberate bug (a protocol that keeps the wrong latent, a network that is not the paper's
+equation, a published number under the wrong key). For each, the working tree is copied to a scratch directory,
+the one patch is applied there, and the tests covering that code are run; a mutant the tests still pass is
+"missed" and names a weak test. Not part of the default test run (pytest collects only test_*.py): run it after
+changing a protocol or its tests. Exit status 1 when a mutant is missed or a patch no longer applies.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SKIP = shutil.ignore_patterns(".git", ".venv", "runs", "outputs", "multirun", "__pycache__", ".pytest_cache", "*.egg-info", "eval_logs")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One deliberate bug: replace ``old`` (must occur exactly once in ``path``) by ``new``; ``tests`` must then fail."""
+
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+MUTANTS = (
+    Mutant("generate_keeping keeps the other groups", "inference/latents.py",
+           "kept = group_latents(groups, posterior_means(guide, x), keep)",
+           "kept = group_latents(groups, posterior_means(guide, x), set(groups.names) - set(keep))",
+           ("tests/test_protocol_fidelity.py",)),
+    Mutant("DSA Table 1 keeps the motion for the static heads", "evaluation/protocols.py",
+           'for keep, heads in ((("static",), judge.static_heads), (motion_groups(groups), judge.motion_heads)):',
+           'for keep, heads in ((motion_groups(groups), judge.static_heads), (("static",), judge.motion_heads)):',
+           ("tests/test_protocol_fidelity.py",)),
+    Mutant("Acc. Cons. keeps the wrong factor", "evaluation/protocols.py",
+           'kept[head] = ("static",)', "kept[head] = motion_groups(groups)",
+           ("tests/test_protocol_fidelity.py",)),
+    Mutant("fixed-motion protocol keeps the static latent", "evaluation/protocols.py",
+           "generate_keeping(model, guide, groups, x, motion_groups(groups)))[head]",
+           'generate_keeping(model, guide, groups, x, ("static",)))[head]',
+           ("tests/test_protocol_fidelity.py",)),
+    Mutant("BiLSTM summary reads the backward state at the last step", "networks/recurrent.py",
+           "backward_first = states[:, 0, self.hidden_dim :]", "backward_first = states[:, -1, self.hidden_dim :]",
+           ("tests/test_networks.py",)),
+    Mutant("hierarchical VAE with static and temporal priors swapped", "models/hierarchical_vae.py",
+           'if site == "h_static":', 'if site == "h_temporal":',
+           ("tests/test_hierarchical_vae.py",)),
+    Mutant("VDSM eq. 6 gate replaced by a plain MLP", "networks/state_space.py",
+           "loc = gate * proposal + (1 - gate) * self.linear_mean(inputs)", "loc = proposal",
+           ("tests/test_vdsm.py",)),
+    Mutant("VDSM eq. 5 combiner replaced by a sum", "networks/state_space.py",
+           "combined = 0.5 * (torch.tanh(self.from_z(z_prev)) + state)", "combined = self.from_z(z_prev) + state",
+           ("tests/test_vdsm.py",)),
+    Mutant("speaker EERs of mu_f and mu_z swapped", "evaluation/speech.py",
+           '"eer_static": speaker_verification_eer(utterance_means(static, utterances), trials),',
+           '"eer_static": speaker_verification_eer(utterance_means(dynamics, utterances), trials),',
+           ("tests/test_protocol_fidelity.py", "tests/test_speech_model.py")),
+    Mutant("VDSM Table 1 keyed by the other Sprites variant's names", "evaluation/published.py",
+           '"shirt": (0.9967, 0.9967, 0.4733),', '"topwear": (0.9967, 0.9967, 0.4733),',
+           ("tests/test_published.py",)),
+    Mutant("DSA Table 2 paper column beside speakers seen in training", "evaluation/published.py",
+           'speech.get("split_by") == "speaker"', 'speech.get("split_by") in ("speaker", "take")',
+           ("tests/test_published.py",)),
+)
+
+
+def apply(mutant: Mutant, tree: Path) -> None:
+    """Write the mutant into the scratch tree; raise if its anchor text is not found exactly once."""
+    target = tree / mutant.path
+    text = target.read_text()
+    if text.count(mutant.old) != 1:
+        raise ValueError(f"{mutant.name}: the text to mutate occurs {text.count(mutant.old)} times in {mutant.path} (expected once)")
+    target.write_text(text.replace(mutant.old, mutant.new))
+
+
+def run_tests(tree: Path, tests: tuple[str, ...]) -> tuple[bool, str]:
+    """Run pytest on ``tests`` inside ``tree``: (passed, the first failing test or the last output line)."""
+    result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests], cwd=tree, capture_output=True, text=True)
+    failed = next((line for line in result.stdout.splitlines() if line.startswith("FAILED") or line.startswith("ERROR")), "")
+    return result.returncode == 0, failed or (result.stdout.strip().splitlines() or [""])[-1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="substrings of mutant names to run (default: all)")
+    args = parser.parse_args(argv)
+    chosen = [m for m in MUTANTS if not args.names or any(n.lower() in m.name.lower() for n in args.names)]
+    missed = 0
+    with tempfile.TemporaryDirectory(prefix="seqzoo-mutants-") as scratch:
+        clean = Path(scratch) / "clean"
+        shutil.copytree(ROOT, clean, ignore=SKIP)
+        for tests in sorted({m.tests for m in chosen}):
+            passed, detail = run_tests(clean, tests)
+            if not passed:
+                print(f"baseline fails, fix it first: {' '.join(tests)}: {detail}")
+                return 1
+        for mutant in chosen:
+            tree = Path(scratch) / "mutant"
+            shutil.rmtree(tree, ignore_errors=True)
+            shutil.copytree(clean, tree)
+            start = time.perf_counter()
+            try:
+                apply(mutant, tree)
+            except ValueError as err:
+                print(f"STALE   {err}")
+                missed += 1
+                continue
+            passed, detail = run_tests(tree, mutant.tests)
+            missed += passed
+            verdict = "MISSED " if passed else "caught "
+            print(f"{verdict} {mutant.name} ({time.perf_counter() - start:.0f} s): {detail}", flush=True)
+    print(f"{len(chosen) - missed} of {len(chosen)} mutants caught")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
