@@ -68,7 +68,11 @@ class DSAFactorisedGuide(DSAGuide):
 
 
 class DSAFullGuide(DSAGuide):
-    """Full q, eq. (4): q(f | x_1:T) q(z_1:T | f, x_1:T) via a bi-LSTM conditioned on f, then a forward RNN."""
+    """Full q, eq. (4): q(f | x_1:T) q(z_1:T | f, x_1:T) via a bi-LSTM conditioned on f, then a forward RNN.
+
+    Deviation (README, "Deviations from the papers"): the RNN reads the bi-LSTM states only, not z_{t-1}, so
+    q(z_t | f, x_1:T) is not autoregressive in z; the paper's text does not feed z back either.
+    """
 
     name = "full"
 

@@ -6,7 +6,8 @@ the three pair features in a fixed order, which makes q(f) depend on frame order
 invariant instead (what an unordered model needs): a pair's feature is ConvC([h_i, h_j]) + ConvC([h_j, h_i])
 and the pairs are averaged before ConvF.
 
-``full`` (the paper): q(z_t | f, x_t) from concat(f, h_t). ``factorised``: q(z_t | x_t), without f.
+``full`` (the paper): q(z_t | f, x_t) from concat(f, h_t). Deviations from App. C (README, "Deviations from the
+papers"): GroupNorm after each convolution of the shared trunk, LeakyReLU between the two dense layers of q(z_t). ``factorised``: q(z_t | x_t), without f.
 When more frames than ``frames_per_step`` are given (evaluation), q(f) uses that many evenly spaced frames
 and q(z_t | ...) covers every frame.
 """

@@ -6,7 +6,8 @@ static layer f_s on the sequence-averaged identity embedding: q(s | x_1:T) (eq. 
 * ``VDSMPretrainGuide`` (stage 1, model ``vdsm_pretrain``): q(z_t | x_t) i.i.d. from the pose embedding (eq. 7);
 * ``full`` (stage 2, the paper's): pose embeddings -> bi-LSTM -> last state -> q(d) (f_d); a decoder LSTM started
   from d (a linear map of d gives its initial hidden and cell state) runs over the bi-LSTM states, and the combiner of
-  eq. (5) gives q(z_t | z_{t-1}, h_t, d);
+  eq. (5) gives q(z_t | z_{t-1}, h_t, d). Deviation (README, "Deviations from the papers"): the paper leaves the
+  decoder LSTM's input open; ours reads the encoder's per-step states, so q(z_t) sees x_t directly, not only through d;
 * ``factorised`` (stage 2, for comparison): q(d) as above and q(z_t | x_t) per frame, no combiner.
 
 Module names are shared so that stage 2 loads stage 1's ``encoder``, ``static_head`` and ``pose_posterior``.

@@ -25,7 +25,12 @@ from networks import MLP, FrameDecoder, GaussianHead
 
 
 class UnorderedModel(nn.Module):
-    """p(f) prod_t p(z_t | f) p(x_t | f, z_t) of Helminger et al. §2."""
+    """p(f) prod_t p(z_t | f) p(x_t | f, z_t) of Helminger et al. §2.
+
+    Deviations from App. C (README, "Deviations from the papers"): the shared FrameDecoder puts GroupNorm after each
+    deconvolution and a linear layer before the first one (concat(f, z) -> a 4x4 map); p(z | f)'s two dense layers
+    have LeakyReLU between them (App. C: ReLU).
+    """
 
     name = "unordered"
     latent_groups = {"static": r"f", "dynamics": r"z"}

@@ -10,7 +10,11 @@ from networks.frames import FrameDecoder
 
 class MoEDecoder(nn.Module):
     """N_E transposed-conv decoders with the layout of :class:`FrameDecoder`; the weights and biases of every
-    layer are the mixture-weighted average of the experts' (one mixture per sequence), as VDSM blends them."""
+    layer are the mixture-weighted average of the experts' (one mixture per sequence), as VDSM blends them.
+
+    Deviation (README, "Deviations from the papers"): VDSM §3.1 blends the transposed convolutions; the first, fully
+    connected layer of each expert (code -> first 4x4 map) is blended here too.
+    """
 
     def __init__(self, in_dim: int, image_size: int, channels: int, experts: int, width: int = 32) -> None:
         super().__init__()
