@@ -139,12 +139,13 @@ def vdsm_sections(metrics: dict) -> list[str]:
                   "| factor | Acc. Cons. | " + " | ".join(f"{g} emb. acc." for g in groups) + " | chance | paper: Acc. Cons. / ID / Dyn. |",
                   "|" + " --- |" * (len(groups) + 4)]
         paper = published(metrics)  # Acc. Cons., then the groups the paper reports (identity, dynamics), in our column order
-        for factor, chance in found["chance"].items():
+        for factor in dict.fromkeys([*found["chance"], *consistency]):  # scored factors, then any only Acc. Cons. has
             keys = [f"consistency.{factor}", *[f"embedding_accuracy.accuracy.{g}.{factor}" for g in groups]]
             published_row = " / ".join(f"{paper[k]:.2%}" for k in keys if k in paper) or "-"
             cons = f"{consistency[factor]:.2%}" if factor in consistency else "-"
             accs = " | ".join(f"{found['accuracy'][g][factor]:.2%}" if factor in found["accuracy"][g] else "-" for g in groups)
-            lines.append(f"| {factor} | {cons} | {accs} | {chance:.2%} | {published_row} |")
+            chance = f"{found['chance'][factor]:.2%}" if factor in found["chance"] else "-"
+            lines.append(f"| {factor} | {cons} | {accs} | {chance} | {published_row} |")
         lines += ["", *[f"Not scored: {factor} ({reason})." for factor, reason in found["skipped"].items()], ""]
     if "fvd" in metrics:
         row = metrics["fvd"]

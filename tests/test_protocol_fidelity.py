@@ -206,8 +206,9 @@ def test_gw_disentanglement_of_a_label_copying_encoder_reaches_the_maximum():
     groups = SiteGroups({"static": r"f", "dynamics": r"z_\d+"})
     result = gw_disentanglement(one_hot_guide, groups, LabelFrames(), 60, "digit", "location", batch_size=16)
     assert result["static_feature_accuracy"] == 1.0
-    # a_s = acc(static on digit) / acc(static on location) and a_t the converse; each is at most 1 / chance
-    assert result["a_static"] > 3.0 and result["a_temporal"] > 2.0
+    # a_s = acc(static on digit) / acc(static on location): 1 / (1/4), since every sequence shows each of the 4 locations
+    # once and a per-sequence code can name only one of them; a_t's denominator depends on the seeded held-out split
+    assert result["a_static"] == pytest.approx(4.0) and result["a_temporal"] > 1.0
     assert result["d_score"] == pytest.approx(math.sqrt(result["a_static"] * result["a_temporal"]))
 
 
