@@ -6,7 +6,6 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Callable
 
 import hydra
 import torch
@@ -14,15 +13,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from data import DataError
 from evaluation.figures import save_run_figures
-from evaluation.imputation import imputation_curve, save_imputation_figure
-from evaluation.judges import JudgeError, JudgeTooWeak, load_or_train_judge
+from evaluation.imputation import save_imputation_figure
+from evaluation.judges import JudgeError, JudgeTooWeak
 from evaluation.published import published
-from evaluation.protocols import (
-    EvaluationError, NotApplicable, accuracy_consistency, batches, dsa_table1, embedding_accuracy, fixed_motion_scores, fvd_judge, generation_scores,
-    gw_disentanglement, reconstruction_consistency,
-)
+from evaluation.protocols import EvaluationError, batches
 from evaluation.report import report
-from evaluation.speech import dsa_table2
+from evaluation.suite import MetricOptions, flatten, load_judge, paper_metrics
 from inference.anneal import SiteGroups
 from inference.build import load_run, preview_batch
 from inference.errors import CheckpointError, ConfigError
@@ -31,8 +27,6 @@ from inference.latents import elbo_terms, reconstruct
 from inference.logger import plot_curves
 from inference.trainer import CHECKPOINT_NAME
 
-SEQUENCE_FACTOR_DATA = ("sprites", "sprites_vdsm")  # labelled per-sequence factors for VDSM Table 1's embedding accuracy
-BINARY_VIDEO_DATA = ("bouncing_ball", "bouncing_square")  # DSA §4.3 imputation (Fig. 8)
 IMPUTATION_FIGURE_OBSERVED = (2, 4, 8)
 
 log = logging.getLogger("evaluate")
@@ -60,10 +54,11 @@ def evaluate_run(run_dir: Path, cfg: DictConfig) -> dict:
     metrics: dict = {**elbo_means(model, guide, groups, dataset, count, cfg.batch_size, device), "step": state["step"], "sequences": count,
                      "split": cfg.split, "model": model.name, "guide": train_cfg.guide.name, "data": train_cfg.data.name,
                      "beta": float(train_cfg.anneal.get("beta", 1.0))}
-    judge = load_judge(train_cfg, cfg, device)
+    judge = load_judge(train_cfg, cfg.judge_overrides, device) if cfg.judges else None
     if judge is not None:
         metrics["judge"] = judge[1]
-    metrics.update(paper_metrics(train_cfg, model, guide, groups, dataset, count, cfg, device, judge[0] if judge else None))
+    options = MetricOptions(cfg.batch_size, cfg.generated_sequences, cfg.fvd_sequences, cfg.fvd_extractor)
+    metrics.update(paper_metrics(train_cfg, model, guide, groups, dataset, count, options, device, judge[0] if judge else None))
     out = run_dir / "eval"
     out.mkdir(exist_ok=True)
     metrics["figures"] = draw_figures(run_dir, out, model, guide, groups, dataset, judge[0] if judge else None, metrics)
@@ -86,63 +81,6 @@ def elbo_means(model, guide, groups: SiteGroups, dataset, count: int, batch_size
     return {key: value / count for key, value in totals.items()}
 
 
-def judge_for(data: DictConfig) -> tuple[str, dict] | str:
-    """The judge (evaluation/judges.py) that fits this data set and the settings that make it match, or why none does."""
-    if data.name in ("sprites", "sprites_vdsm"):
-        return "sprites", {"dataset": data.name}
-    if data.name == "bouncing_mnist" or (data.name == "moving_mnist" and data.get("num_digits") == 1):
-        return "mnist", {}  # single-digit 64 x 64 frames, whatever the motion settings
-    if data.name == "spoken_digits":
-        if data.get("split_by") != "take" or not data.get("normalise", True) or data.get("short_utterances") != "pad":
-            return "the spoken-digits judge reads the take split's normalised, padded segments (split_by=take, normalise, pad)"
-        return "spoken_digits", {"takes": data.takes, "test_takes": data.test_takes, "segment_hop": data.segment_hop}
-    return f"no judge classifies {data.name} sequences"
-
-
-def load_judge(train_cfg: DictConfig, cfg: DictConfig, device) -> tuple | None:
-    """The trained (cached) judge for this run's data set and its held-out accuracy, or None (no judge applies)."""
-    if not cfg.judges:
-        return None
-    found = judge_for(train_cfg.data)
-    if isinstance(found, str):
-        log.info("judged metrics skipped: %s", found)
-        return None
-    name, settings = found
-    judge, judge_report = load_or_train_judge(name, cache_dir=train_cfg.get("cache_dir"), **{**settings, **(cfg.judge_overrides or {})})
-    accuracy = {c: judge_report["test"][c] for c in ("clean", "blurred") if c in judge_report.get("test", {})}
-    return judge.to(device), {"name": name, "held_out_accuracy": accuracy, "cache_entry": judge_report.get("cache_entry")}
-
-
-def paper_metrics(train_cfg: DictConfig, model, guide, groups: SiteGroups, dataset, count: int, cfg: DictConfig, device, judge) -> dict:
-    """The metrics the papers report for this run's data set (judged ones only with a judge); a metric that does not
-    apply to this model is listed under ``not_applicable`` with the reason."""
-    data = train_cfg.data.name
-    planned: dict[str, Callable[[], dict]] = {}
-    if judge is not None:
-        planned["dsa_table1"] = lambda: dsa_table1(model, guide, groups, dataset, judge, count, cfg.batch_size)
-        planned["consistency"] = lambda: accuracy_consistency(model, guide, groups, dataset, judge, count, cfg.batch_size)
-        planned["reconstruction_consistency"] = lambda: reconstruction_consistency(model, guide, dataset, judge, count, cfg.batch_size)
-        planned["fixed_motion"] = lambda: fixed_motion_scores(model, guide, groups, dataset, judge, count, cfg.batch_size)
-        planned["generation"] = lambda: generation_scores(model, judge, cfg.generated_sequences, dataset.seq_len, cfg.batch_size)
-        planned["fvd"] = lambda: fvd_judge(model, judge, dataset, min(cfg.fvd_sequences, len(dataset)), cfg.batch_size, extractor=cfg.fvd_extractor)
-    if data in SEQUENCE_FACTOR_DATA:
-        planned["embedding_accuracy"] = lambda: embedding_accuracy(guide, groups, dataset, count, cfg.batch_size, device)
-    if data == "bouncing_mnist":
-        planned["gw_disentanglement"] = lambda: gw_disentanglement(guide, groups, dataset, count, "digit", "location", cfg.batch_size, device)
-    if data == "spoken_digits":
-        planned["dsa_table2"] = lambda: dsa_table2(guide, groups, dataset, cfg.batch_size, device)
-    if data in BINARY_VIDEO_DATA:
-        planned["imputation"] = lambda: imputation_curve(model, guide, groups, dataset, count, cfg.batch_size, device)
-    found: dict = {}
-    for name, compute in planned.items():
-        try:
-            found[name] = compute()
-        except NotApplicable as err:
-            log.warning("%s not computed: %s", name, err)
-            found.setdefault("not_applicable", {})[name] = str(err)
-    return found
-
-
 def draw_figures(run_dir: Path, out: Path, model, guide, groups: SiteGroups, dataset, judge, metrics: dict) -> dict[str, str]:
     """Every figure that applies: {file: caption}; keys starting with '-' explain a figure that was not drawn."""
     figures: dict[str, str] = {}
@@ -161,17 +99,6 @@ def draw_figures(run_dir: Path, out: Path, model, guide, groups: SiteGroups, dat
         save_imputation_figure(model, guide, groups, preview[:3], IMPUTATION_FIGURE_OBSERVED, out / "imputation.png")
         figures["imputation.png"] = "imputation: the first frames observed, the rest predicted by the prior dynamics (DSA Fig. 8)"
     return figures
-
-
-def flatten(metrics: dict, prefix: str = "") -> dict:
-    """Nested metric dicts as one level with dotted keys (for the comparison table)."""
-    flat = {}
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def write_table(rows: list[tuple[Path, dict]], out_dir: Path) -> None:

@@ -146,10 +146,29 @@ def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: t
         raise ConfigError(str(err)) from None
     optim = instantiate(cfg.optim)
     config = OmegaConf.to_container(cfg, resolve=True)
+    trainer_cfg = {k: v for k, v in OmegaConf.to_container(cfg.trainer).items() if k not in EVALUATOR_KEYS}
     return Trainer(
         model, guide, train_set, optim, annealer, run_dir,
-        seed=cfg.seed, device=device, preview=preview, config=config, **cfg.trainer,
+        seed=cfg.seed, device=device, preview=preview, config=config, evaluator=build_evaluator(cfg, device), **trainer_cfg,
     )
+
+
+EVALUATOR_KEYS = ("eval_sequences", "eval_metrics", "eval_judge")  # trainer.* keys read by build_evaluator, not by Trainer
+
+
+def build_evaluator(cfg: DictConfig, device: torch.device):
+    """The judged metrics tracked every ``trainer.eval_every`` steps (None when off): judge trained or loaded now."""
+    if cfg.trainer.get("eval_every") is None:
+        return None
+    from evaluation.judges import JudgeError, JudgeTooWeak  # evaluation imports inference: import here, not at the top
+    from evaluation.suite import TrainingEvaluator
+
+    settings = cfg.trainer
+    try:
+        return TrainingEvaluator(cfg, build_data(cfg, "test"), device, settings.get("eval_sequences", 256),
+                                 settings.get("eval_metrics"), OmegaConf.to_container(settings.get("eval_judge")) if settings.get("eval_judge") else None)
+    except (ValueError, JudgeError, JudgeTooWeak) as err:
+        raise ConfigError(f"trainer.eval_every: {err}") from None
 
 
 def load_run(run_dir: str | Path, split: str = "test", device: str = "cpu") -> tuple[DictConfig, nn.Module, nn.Module, Dataset, dict[str, Any]]:

@@ -89,3 +89,36 @@ def plot_curves(csv_path: str | Path, png_path: str | Path) -> None:
     fig.tight_layout()
     fig.savefig(png_path, dpi=100)
     plt.close(fig)
+
+
+EVAL_HEADLINES = (".disagreement", ".accuracy", ".d_score", ".static_feature_accuracy", ".eer_static", ".eer_dynamics")
+
+
+def plot_eval_curves(csv_path: str | Path, png_path: str | Path) -> bool:
+    """The judged metrics logged by ``trainer.eval_every`` against step, one panel per metric (False: none logged)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with Path(csv_path).open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    columns = [k for k in (rows[0] if rows else {}) if k.startswith("eval.") and (k.endswith(EVAL_HEADLINES) or k.startswith("eval.consistency."))]
+    panels: dict[str, list[str]] = {}
+    for key in columns:
+        panels.setdefault(key.split(".")[1], []).append(key)
+    if not panels:
+        return False
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5), squeeze=False)
+    for ax, (metric, keys) in zip(axes[0], panels.items()):
+        for key in keys:
+            points = [(int(r["step"]), float(r[key])) for r in rows if r.get(key) not in (None, "")]
+            label = key.removeprefix(f"eval.{metric}.").removesuffix(".disagreement").removesuffix(".accuracy")
+            ax.plot(*zip(*points), marker="o", markersize=3, label=label)
+        ax.set(xlabel="step", title=metric)
+        ax.legend(fontsize=7)
+    fig.suptitle("judged metrics on test sequences while training (trainer.eval_every)")
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return True

@@ -23,7 +23,7 @@ from inference.checkpoint import load_checkpoint, rng_state, save_checkpoint, se
 from inference.errors import ConfigError, NonFiniteLoss
 from inference.figures import save_reconstruction_and_swap
 from inference.latents import elbo_terms
-from inference.logger import RunLogger, plot_curves
+from inference.logger import RunLogger, plot_curves, plot_eval_curves
 
 log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -71,9 +71,15 @@ class Trainer:
         progress: bool = True,
         preview: torch.Tensor | None = None,
         config: dict[str, Any] | None = None,
+        eval_every: int | None = None,
+        evaluator: Callable[[nn.Module, nn.Module], dict[str, float]] | None = None,
     ) -> None:
         if max_steps < 1 or log_every < 1 or checkpoint_every < 1 or image_every < 1:
             raise ConfigError("max_steps, log_every, checkpoint_every and image_every must all be >= 1")
+        if eval_every is not None and (isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1):
+            raise ConfigError(f"trainer.eval_every must be null (off) or an integer >= 1, got {eval_every!r}")
+        if eval_every is not None and evaluator is None:
+            raise ConfigError("trainer.eval_every needs an evaluator (the judged metrics of the run's data set)")
         self.device = torch.device(device)
         self.model, self.guide = model.to(self.device), guide.to(self.device)
         self.groups = SiteGroups(model.latent_groups)
@@ -83,6 +89,7 @@ class Trainer:
         self.max_steps, self.seed = max_steps, seed
         self.log_every, self.checkpoint_every, self.image_every = log_every, checkpoint_every, image_every
         self.progress, self.config = progress, config or {}
+        self.eval_every, self.evaluator = eval_every, evaluator  # judged metrics into the log row of every eval_every-th step
         self.preview = preview.to(self.device) if preview is not None else None
         self.order = BatchOrder(len(train_set), batch_size, seed)
         self.elbo = JitTraceMeanField_ELBO(ignore_jit_warnings=True) if jit else TraceMeanField_ELBO()
@@ -148,8 +155,9 @@ class Trainer:
                 self.step = step
                 self._running.append(loss / self.order.batch_size)
                 timed_steps += 1
-                if step % self.log_every == 0 or step == self.max_steps:
-                    scalars = self._log(logger, (time.perf_counter() - started) / timed_steps)
+                evaluate = self.eval_every is not None and (step % self.eval_every == 0 or step == self.max_steps)
+                if step % self.log_every == 0 or step == self.max_steps or evaluate:
+                    scalars = self._log(logger, (time.perf_counter() - started) / timed_steps, evaluate)
                     bar.set_postfix({k: f"{v:.1f}" for k, v in scalars.items() if k in ("loss", "elbo") or k.startswith("kl_")})
                     started, timed_steps = time.perf_counter(), 0
                 if step % self.image_every == 0 or step == self.max_steps:
@@ -157,6 +165,8 @@ class Trainer:
                 if step % self.checkpoint_every == 0 or step == self.max_steps:
                     self.save()
                     plot_curves(logger.csv_path, self.run_dir / "loss_curve.png")
+                    if self.eval_every is not None:
+                        plot_eval_curves(logger.csv_path, self.run_dir / "eval_curves.png")
                 bar.update(1)
             if self._stop_requested:
                 self.save()
@@ -202,9 +212,11 @@ class Trainer:
             finally:
                 self.model.train(), self.guide.train()
 
-    def _log(self, logger: RunLogger, sec_per_step: float) -> dict[str, float]:
+    def _log(self, logger: RunLogger, sec_per_step: float, evaluate: bool = False) -> dict[str, float]:
         with self._diagnostics():
             terms = elbo_terms(self.model, self.guide, self.batch(self.step), self.groups)
+            if evaluate:
+                terms |= self._evaluate()
         scalars = {
             "loss": sum(self._running) / len(self._running),
             **terms,
@@ -215,6 +227,18 @@ class Trainer:
         if self.step % self.log_every == 0:  # an extra row at a run's last step does not restart the window
             self._running = []
         return scalars
+
+    def _evaluate(self) -> dict[str, float]:
+        """The evaluator's judged metrics; every RNG (Python, NumPy, torch) is restored, so training stays repeatable."""
+        saved = rng_state()
+        started = time.perf_counter()
+        try:
+            found = self.evaluator(self.model, self.guide)
+        finally:
+            set_rng_state(saved)
+        log.info("step %d: judged metrics in %.0f s: %s", self.step, time.perf_counter() - started,
+                 {k.removeprefix("eval."): round(v, 4) for k, v in found.items() if k.endswith(("disagreement", "accuracy", "d_score", "eer_static", "eer_dynamics"))})
+        return found
 
     def _draw(self, step: int) -> None:
         if self.preview is None:
