@@ -146,7 +146,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: t
         raise ConfigError(str(err)) from None
     optim = instantiate(cfg.optim)
     config = OmegaConf.to_container(cfg, resolve=True)
-    trainer_cfg = {k: v for k, v in OmegaConf.to_container(cfg.trainer).items() if k not in EVALUATOR_KEYS}
+    trainer_cfg = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k not in EVALUATOR_KEYS}
     return Trainer(
         model, guide, train_set, optim, annealer, run_dir,
         seed=cfg.seed, device=device, preview=preview, config=config, evaluator=build_evaluator(cfg, device), **trainer_cfg,
