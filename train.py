@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from data import DataError
 from inference.build import build_data, build_trainer, freeze, load_weights, preview_batch
-from inference.checkpoint import load_checkpoint
+from inference.checkpoint import load_checkpoint, run_config
 from inference.errors import CheckpointError, ConfigError, NonFiniteLoss
 from inference.trainer import CHECKPOINT_NAME
 
@@ -80,7 +80,7 @@ def resumed_config(cfg: DictConfig) -> tuple[DictConfig, Path, Path]:
     if (run_dir / STAGED_CONFIG).is_file() and not checkpoint.is_file():  # a staged run resumes stage by stage
         saved = OmegaConf.load(run_dir / STAGED_CONFIG)
     else:
-        saved = OmegaConf.create(load_checkpoint(checkpoint)["config"])
+        saved = OmegaConf.create(run_config(load_checkpoint(checkpoint), checkpoint))
     overridden = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
     for key in RESUME_OVERRIDABLE:
         if key in overridden:

@@ -19,7 +19,7 @@ from guides import valid_guides
 from inference.anneal import Annealer, SiteGroups
 from inference.errors import ConfigError
 from inference.latents import latent_sites, site_kls
-from inference.checkpoint import load_checkpoint
+from inference.checkpoint import load_checkpoint, run_config
 from inference.trainer import CHECKPOINT_NAME, Trainer
 from models import MODELS
 from networks import frame_kind
@@ -173,8 +173,9 @@ def build_evaluator(cfg: DictConfig, device: torch.device):
 
 def load_run(run_dir: str | Path, split: str = "test", device: str = "cpu") -> tuple[DictConfig, nn.Module, nn.Module, Dataset, dict[str, Any]]:
     """A trained run ready to inspect: (config, model, guide, data ``split``, checkpoint state), in eval mode."""
-    state = load_checkpoint(Path(run_dir) / "checkpoints" / CHECKPOINT_NAME)
-    cfg = OmegaConf.create(state["config"])
+    path = Path(run_dir) / "checkpoints" / CHECKPOINT_NAME
+    state = load_checkpoint(path)
+    cfg = OmegaConf.create(run_config(state, path))
     dataset = build_data(cfg, split)
     model, guide = build_model_and_guide(cfg, dataset)
     model.load_state_dict(state["model"])

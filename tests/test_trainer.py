@@ -101,7 +101,7 @@ def test_sigterm_finishes_step_and_saves(tmp_path):
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "c.pt"
-    save_checkpoint(path, {"step": 1})
+    save_checkpoint(path, {"step": 1, "model": {}, "guide": {}, "config": {}})
     import inference.checkpoint as checkpoint_module
 
     def crash(obj, handle):
@@ -110,7 +110,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(checkpoint_module.torch, "save", crash)
     with pytest.raises(OSError):
-        save_checkpoint(path, {"step": 2})
+        save_checkpoint(path, {"step": 2, "model": {}, "guide": {}, "config": {}})
     monkeypatch.undo()
     assert load_checkpoint(path)["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
