@@ -24,6 +24,7 @@ from inference.errors import ConfigError, NonFiniteLoss
 from inference.figures import save_reconstruction_and_swap
 from inference.latents import elbo_terms
 from inference.logger import RunLogger, plot_curves, plot_eval_curves
+from inference.precision import set_precision
 
 log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -73,6 +74,7 @@ class Trainer:
         config: dict[str, Any] | None = None,
         eval_every: int | None = None,
         evaluator: Callable[[nn.Module, nn.Module], dict[str, float]] | None = None,
+        precision: str = "fp32",
     ) -> None:
         if max_steps < 1 or log_every < 1 or checkpoint_every < 1 or image_every < 1:
             raise ConfigError("max_steps, log_every, checkpoint_every and image_every must all be >= 1")
@@ -82,6 +84,10 @@ class Trainer:
             raise ConfigError("trainer.eval_every needs an evaluator (the judged metrics of the run's data set)")
         self.device = torch.device(device)
         self.model, self.guide = model.to(self.device), guide.to(self.device)
+        try:
+            set_precision(precision, self.device, self.model, self.guide)  # networks in bf16; ELBO terms stay float32
+        except ValueError as err:
+            raise ConfigError(f"trainer.{err}") from None
         self.groups = SiteGroups(model.latent_groups)
         self.train_set, self.optim, self.annealer = train_set, optim, annealer
         self.run_dir = Path(run_dir)
