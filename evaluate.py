@@ -18,7 +18,7 @@ from evaluation.judges import JudgeError, JudgeTooWeak
 from evaluation.published import published
 from evaluation.protocols import EvaluationError, batches
 from evaluation.report import report
-from evaluation.suite import MetricOptions, flatten, load_judge, paper_metrics
+from evaluation.suite import MetricOptions, flatten, judge_for, load_judge, paper_metrics
 from inference.anneal import SiteGroups
 from inference.build import load_run, preview_batch
 from inference.errors import CheckpointError, ConfigError
@@ -57,6 +57,8 @@ def evaluate_run(run_dir: Path, cfg: DictConfig) -> dict:
     judge = load_judge(train_cfg, cfg.judge_overrides, device) if cfg.judges else None
     if judge is not None:
         metrics["judge"] = judge[1]
+    elif cfg.judges and isinstance(reason := judge_for(train_cfg.data), str):
+        metrics["judge_skipped"] = reason  # the report says why no judged metric appears
     options = MetricOptions(cfg.batch_size, cfg.generated_sequences, cfg.fvd_sequences, cfg.fvd_extractor)
     metrics.update(paper_metrics(train_cfg, model, guide, groups, dataset, count, options, device, judge[0] if judge else None))
     out = run_dir / "eval"

@@ -40,6 +40,8 @@ def paper_sections(metrics: dict) -> list[str]:
     def paper_cell(key: str, spec: str = ".2%") -> str:
         return format(paper[key], spec) if key in paper else "-"
 
+    if "judge_skipped" in metrics:
+        lines += [f"No judged metrics: {metrics['judge_skipped']}.", ""]
     if "judge" in metrics:
         judge = metrics["judge"]
         lines += [f"## Judge `{judge['name']}`", "", "Accuracy on the held-out test split (real data; clean and 3x3-blurred where measured): "
