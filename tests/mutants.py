@@ -70,6 +70,16 @@ MUTANTS = (
     Mutant("DSA Table 2 paper column beside speakers seen in training", "evaluation/published.py",
            'speech.get("split_by") == "speaker"', 'speech.get("split_by") in ("speaker", "take")',
            ("tests/test_published.py",)),
+    Mutant("checkpoints unpickled with weights_only=False", "inference/checkpoint.py",
+           "state = torch.load(path, map_location=map_location, weights_only=True)", "state = torch.load(path, map_location=map_location, weights_only=False)",
+           ("tests/test_checkpoint_safety.py",)),
+    Mutant("eval_every evaluates on the training RNG", "inference/trainer.py",
+           "            if evaluate:\n                terms |= self._evaluate()",
+           "        if evaluate:\n            terms |= self.evaluator(self.model, self.guide)",
+           ("tests/test_training_eval.py",)),
+    Mutant("bf16 networks hand back bfloat16", "inference/precision.py",
+           "return _to_float32(forward(*args, **kwargs))", "return forward(*args, **kwargs)",
+           ("tests/test_precision.py",)),
 )
 
 
