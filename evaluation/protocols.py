@@ -66,6 +66,12 @@ def dsa_table1(model: Callable, guide: Callable, groups: SiteGroups, dataset: Da
     return table
 
 
+def _agreement(pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]]) -> dict[str, float]:
+    """Per factor: the share of sequences whose generated and real judge classes agree, over all collected batches."""
+    return {factor: metrics.consistency_accuracy(torch.cat([g for g, _ in parts]).cpu().numpy(), torch.cat([r for _, r in parts]).cpu().numpy())
+            for factor, parts in pairs.items()}
+
+
 def _sequence_head_groups(judge, groups: SiteGroups) -> dict[str, tuple[str, ...]]:
     """Per sequence-level judge head (``<attribute>_sequence`` named by its attribute): the latent groups a
     generation keeps so that the head's factor should survive — ``static`` for the judge's static heads, every
@@ -98,8 +104,7 @@ def accuracy_consistency(model: Callable, guide: Callable, groups: SiteGroups, d
             generated = judge.predict_sequences(generate_keeping(model, guide, groups, batch["x"], keep))
             for head in (h for h, kept in heads.items() if kept == keep):
                 pairs.setdefault(head.removesuffix("_sequence"), []).append((generated[head], real[head]))
-    return {factor: metrics.consistency_accuracy(torch.cat([g for g, _ in parts]).cpu().numpy(), torch.cat([r for _, r in parts]).cpu().numpy())
-            for factor, parts in pairs.items()}
+    return _agreement(pairs)
 
 
 @torch.no_grad()
@@ -114,8 +119,7 @@ def reconstruction_consistency(model: Callable, guide: Callable, dataset: Datase
         rebuilt = judge.predict_sequences(reconstruct(model, guide, batch["x"]))
         for head in real:
             pairs.setdefault(head.removesuffix("_sequence"), []).append((rebuilt[head], real[head]))
-    return {head: metrics.consistency_accuracy(torch.cat([g for g, _ in parts]).cpu().numpy(), torch.cat([r for _, r in parts]).cpu().numpy())
-            for head, parts in pairs.items()}
+    return _agreement(pairs)
 
 
 def label_values(dataset: Dataset, key: str) -> np.ndarray:
