@@ -141,19 +141,36 @@ def check_options(cfg: DictConfig) -> None:
         raise ConfigError(f"fvd_extractor {cfg.fvd_extractor} does not exist (a TorchScript or .pt2 file)")
 
 
+EVALUATION_ERRORS = (ConfigError, DataError, FileNotFoundError, CheckpointError, JudgeTooWeak, JudgeError, EvaluationError)
+
+
+def evaluate_all(root: Path, cfg: DictConfig) -> list[str]:
+    """Evaluate every run at or below ``root`` (and compare them when several); a run that fails is reported in one
+    line and skipped, the others are still evaluated. Returns the failures."""
+    rows, failures = [], []
+    for run_dir in find_runs(root):
+        try:
+            rows.append((run_dir, evaluate_run(run_dir, cfg)))
+        except EVALUATION_ERRORS as err:
+            failures.append(f"{run_dir}: {err}")
+            log.error("%s: %s", run_dir, err)
+    if len(rows) > 1:
+        write_table(rows, root)
+        log.info("comparison table: %s", root / "comparison.md")
+    return failures
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    """Hydra entry point; one-line errors for bad input."""
+    """Hydra entry point; one-line errors for bad input (exit 2)."""
     try:
         check_options(cfg)
-        root = Path(cfg.run).expanduser()
-        rows = [(run_dir, evaluate_run(run_dir, cfg)) for run_dir in find_runs(root)]
-        if len(rows) > 1:
-            write_table(rows, root)
-            log.info("comparison table: %s", root / "comparison.md")
-    except (ConfigError, DataError, FileNotFoundError, CheckpointError, JudgeTooWeak, JudgeError, EvaluationError) as err:
-        log.error("%s", err)
-        print(f"error: {err}", file=sys.stderr)
+        failures = evaluate_all(Path(cfg.run).expanduser(), cfg)
+    except EVALUATION_ERRORS as err:
+        failures = [str(err)]
+    if failures:
+        for failure in failures:
+            print(f"error: {failure}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -9,17 +9,22 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from data import DataError
 from inference.build import build_data, build_trainer, freeze, load_weights, preview_batch
 from inference.checkpoint import load_checkpoint, run_config
+from inference.cli import STAGED_CONFIG, holds_run, register_resolvers, remove_failed_start, unknown_choices
 from inference.errors import CheckpointError, ConfigError, NonFiniteLoss
 from inference.trainer import CHECKPOINT_NAME
 
 log = logging.getLogger("train")
-USER_ERRORS = (ConfigError, DataError, NonFiniteLoss, FileNotFoundError, CheckpointError, InstantiationException)
+USER_ERRORS = (ConfigError, DataError, NonFiniteLoss, CheckpointError, InstantiationException, OSError)  # OSError: disk full, no permission, missing file
 RESUME_OVERRIDABLE = ("trainer.max_steps", "trainer.progress", "device")
-STAGED_CONFIG = "staged_config.yaml"
+
+
+register_resolvers()  # conf/train.yaml: where a run, and a resumed run, writes
+FITTING: list[bool] = []  # set once training starts: a failure before it leaves no stub directory behind
 
 
 def run(cfg: DictConfig, run_dir: Path, resume_from: Path | None = None) -> dict[str, float]:
@@ -32,6 +37,7 @@ def run(cfg: DictConfig, run_dir: Path, resume_from: Path | None = None) -> dict
     if resume_from is not None:
         trainer.restore(resume_from)
         log.info("resumed from %s at step %d", resume_from, trainer.step)
+    FITTING.append(True)
     scalars = trainer.fit()
     log.info("finished at step %d: %s", trainer.step, {k: round(v, 3) for k, v in scalars.items()})
     log.info("outputs in %s (checkpoints/, metrics.csv, loss_curve.png, recon_swap.png)", run_dir)
@@ -68,6 +74,7 @@ def run_stages(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
                      sorted({k.split(".")[0] for k in report["model_new"] + report["guide_new"]}))
         frozen = freeze(modules, list(stage.get("freeze") or []))
         log.info("stage %s: %d frozen parameter tensors (%s)", stage.name, len(frozen), ", ".join(stage.get("freeze") or []) or "none")
+        FITTING.append(True)
         scalars = trainer.fit()
         log.info("stage %s finished at step %d: %s", stage.name, trainer.step, {k: round(v, 3) for k, v in scalars.items()})
     return scalars
@@ -77,6 +84,8 @@ def resumed_config(cfg: DictConfig) -> tuple[DictConfig, Path, Path]:
     """The checkpoint's own config (plus the few overrides allowed on resume), its run dir and checkpoint path."""
     run_dir = Path(cfg.resume).expanduser()
     checkpoint = run_dir / "checkpoints" / CHECKPOINT_NAME
+    if not holds_run(run_dir):
+        raise FileNotFoundError(f"resume={cfg.resume}: no run there (no checkpoints/{CHECKPOINT_NAME} or {STAGED_CONFIG})")
     if (run_dir / STAGED_CONFIG).is_file() and not checkpoint.is_file():  # a staged run resumes stage by stage
         saved = OmegaConf.load(run_dir / STAGED_CONFIG)
     else:
@@ -94,19 +103,31 @@ def resumed_config(cfg: DictConfig) -> tuple[DictConfig, Path, Path]:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point: one-line errors for bad input, the final ELBO for sweepers."""
+    """Hydra entry point: one-line errors for bad input (exit 2), the final ELBO for sweepers."""
+    hydra_cfg = HydraConfig.get()
+    out, config_record = Path(hydra_cfg.runtime.output_dir), hydra_cfg.output_subdir  # read once: they depend on the disk
+    FITTING.clear()
     try:
         if cfg.resume:
             cfg, run_dir, checkpoint = resumed_config(cfg)
             scalars = run(cfg, run_dir, resume_from=checkpoint if checkpoint.is_file() else None)
         else:
-            scalars = run(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except USER_ERRORS as err:
-        log.error("%s", err)
-        print(f"error: {err}", file=sys.stderr)
+            if holds_run(out):
+                raise ConfigError(f"{out} already holds a run; continue it with resume={out}, or choose another hydra.run.dir")
+            scalars = run(cfg, out)
+    except (*USER_ERRORS, OmegaConfBaseException) as err:
+        message = f"config: {str(err).splitlines()[0]}" if isinstance(err, OmegaConfBaseException) else str(err)
+        log.error("%s", message)
+        print(f"error: {message}", file=sys.stderr)
+        if not FITTING:
+            remove_failed_start(out, config_record)
         sys.exit(2)
     return scalars.get("elbo")
 
 
 if __name__ == "__main__":
+    problem = unknown_choices(sys.argv[1:], Path(__file__).resolve().parent / "conf")
+    if problem:  # before Hydra: its own message for this is many lines and exits 1
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
     main()

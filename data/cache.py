@@ -11,6 +11,7 @@ deleted and rebuilt, never used.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -24,11 +25,14 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from data.errors import DataError
+
 __all__ = [
     "DEFAULT_ROOT",
     "ENV_VAR",
     "MANIFEST",
     "CacheCorrupt",
+    "CacheWriteFailed",
     "cache_root",
     "settings_key",
     "entry_dir",
@@ -46,12 +50,21 @@ FORMAT_VERSION = 1
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _CHUNK = 1 << 22
 _ATTEMPTS = 3
+WRITE_FAILURES = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 Arrays = dict[str, np.ndarray]
 
 
 class CacheCorrupt(Exception):
     """A cache entry is missing, partial or does not match its manifest."""
+
+
+class CacheWriteFailed(DataError):
+    """A cache entry could not be written (no space, file-size limit, read-only folder, quota); nothing was left."""
+
+    def __init__(self, entry: Path, err: OSError) -> None:
+        super().__init__(f"could not write cache entry {entry}: {err.strerror or err}; the cache is unchanged "
+                         f"(free space there, or choose another cache with cache_dir=<dir> or ${ENV_VAR})")
 
 
 def cache_root(root: str | os.PathLike[str] | None = None) -> Path:
@@ -168,18 +181,23 @@ def _discard(entry: Path) -> None:
 
 def _build_into_place(entry: Path, name: str, settings: Mapping[str, Any], build: Callable[[], Arrays]) -> bool:
     """Build arrays into a temp dir beside ``entry`` and rename it into place; False if another writer won."""
-    arrays = _check_arrays(build())
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{entry.name}-", dir=entry.parent))
+    try:
+        arrays = _check_arrays(build())  # builders may use scratch files beside the cache
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{entry.name}-", dir=entry.parent))
+    except OSError as err:
+        if err.errno not in WRITE_FAILURES:
+            raise
+        raise CacheWriteFailed(entry, err) from None
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; entries are plain readable data
         write_entry(tmp, name, dict(settings), arrays)
         os.rename(tmp, entry)
         return True
-    except OSError:
+    except OSError as err:
         if entry.is_dir():  # a concurrent writer renamed its entry into place first
             log.info("cache entry %s was written concurrently; using that one", entry)
             return False
-        raise
+        raise CacheWriteFailed(entry, err) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -192,7 +210,10 @@ def load_or_build(
 ) -> Arrays:
     """Return the cached arrays for (name, settings), building and storing them first if needed."""
     entry = entry_dir(name, settings, root)
-    entry.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CacheWriteFailed(entry, err) from None
     for _ in range(_ATTEMPTS):
         if entry.exists():
             try:

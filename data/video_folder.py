@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -50,6 +51,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 SPLITS = ("train", "test")
 HOLDOUT_BY = ("video", "folder")
 PIXEL_SCALE = 1.0 / 255.0
+log = logging.getLogger(__name__)
 
 
 def natural_key(text: str) -> list[Any]:
@@ -123,6 +125,17 @@ def _folder_frames(path: Path) -> Iterator[Image.Image]:
             yield image
 
 
+def same_size(frames: Iterator[Image.Image], path: Path) -> Iterator[Image.Image]:
+    """The frames, refusing a video whose frames differ in size (e.g. a frame folder mixing two cameras)."""
+    first = None
+    for index, frame in enumerate(frames):
+        first = first or frame.size
+        if frame.size != first:
+            raise DataError(f"cannot read video {path}: frame {index} is {frame.size[0]}x{frame.size[1]}, "
+                            f"frame 0 is {first[0]}x{first[1]} (every frame of a video must have one size)")
+        yield frame
+
+
 def read_video(path: Path, size: int, channels: int, frame_step: int = 1) -> np.ndarray:
     """Decode a video (file or frame folder) into uint8 (n, size, size, channels), every frame_step-th frame."""
     if path.is_dir():
@@ -132,7 +145,7 @@ def read_video(path: Path, size: int, channels: int, frame_step: int = 1) -> np.
     else:
         frames = _av_frames(path)
     try:
-        kept = [square_frame(f, size, channels) for i, f in enumerate(frames) if i % frame_step == 0]
+        kept = [square_frame(f, size, channels) for i, f in enumerate(same_size(frames, path)) if i % frame_step == 0]
     except DataError:
         raise
     except Exception as err:  # Pillow and FFmpeg raise many types for a broken file
@@ -158,12 +171,25 @@ def listing_digest(root: Path, videos: Sequence[Path]) -> str:
     return hashlib.sha256(json.dumps(listing).encode()).hexdigest()[:16]
 
 
-def decode_all(root: Path, videos: Sequence[Path], size: int, channels: int, frame_step: int) -> dict[str, np.ndarray]:
-    """Decode every video into one frame pool plus per-video start offsets and lengths."""
-    decoded = [read_video(v, size, channels, frame_step) for v in videos]
+def decode_all(root: Path, videos: Sequence[Path], size: int, channels: int, frame_step: int,
+               skip_unreadable: bool = False) -> dict[str, np.ndarray]:
+    """Decode every video into one frame pool plus per-video start offsets, lengths and an unreadable flag; with
+    ``skip_unreadable`` a video that fails to decode (also mid-way) is left out with a warning, else it stops the build."""
+    decoded, unreadable = [], np.zeros(len(videos), dtype=np.uint8)
+    for index, video in enumerate(videos):
+        try:
+            decoded.append(read_video(video, size, channels, frame_step))
+        except DataError as err:
+            if not skip_unreadable:
+                raise
+            log.warning("skipping unreadable video (unreadable=skip): %s", err)
+            decoded.append(np.zeros((0, size, size, channels), dtype=np.uint8))
+            unreadable[index] = 1
+    if unreadable.all():
+        raise DataError(f"no readable video under {root}: all {len(videos)} failed to decode (see the warnings above)")
     lengths = np.array([len(d) for d in decoded], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    return {"frames": np.concatenate(decoded), "starts": starts, "lengths": lengths}
+    return {"frames": np.concatenate(decoded), "starts": starts, "lengths": lengths, "unreadable": unreadable}
 
 
 # --- splits and segments ------------------------------------------------------------------------------
@@ -240,24 +266,31 @@ class VideoFolderDataset(Dataset):
         frame_step: int = 1,
         short_videos: str = "error",
         cache_dir: str | os.PathLike[str] | None = None,
+        unreadable: str = "error",
     ) -> None:
         """Decode (once, into the cache) every video under root and build the split's segment table.
 
         ``short_videos="error"`` stops on a video with fewer than seq_len frames; ``"skip"`` leaves it out.
+        ``unreadable="error"`` stops on a video that fails to decode; ``"skip"`` leaves it out with a warning naming it.
         """
         if split not in SPLITS:
             raise DataError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
         if short_videos not in ("error", "skip"):
             raise DataError(f"short_videos must be 'error' or 'skip', got {short_videos!r}")
+        if unreadable not in ("error", "skip"):
+            raise DataError(f"unreadable must be 'error' or 'skip', got {unreadable!r}")
         _check_options(size, seq_len, channels, frame_step, holdout_fraction, holdout_by)
         stride = seq_len if stride is None else stride
         if not isinstance(stride, int) or stride < 1:
             raise DataError(f"stride must be a positive int or null, got {stride!r}")
         root_path = Path(root).expanduser().resolve()
         videos = find_videos(root_path)
-        arrays = self._load(root_path, videos, size, channels, frame_step, cache_dir)
-        lengths = arrays["lengths"]
-        usable = self._usable(videos, lengths, seq_len, short_videos, frame_step)
+        arrays = self._load(root_path, videos, size, channels, frame_step, cache_dir, unreadable == "skip")
+        lengths, skipped = arrays["lengths"], np.flatnonzero(arrays.get("unreadable", np.zeros(len(videos))))
+        if len(skipped):
+            log.warning("%s split: %d of %d videos skipped as unreadable (unreadable=skip), e.g. %s", split, len(skipped),
+                        len(videos), videos[skipped[0]])
+        usable = np.setdiff1d(self._usable(videos, lengths, seq_len, short_videos, frame_step, skipped), skipped)
         folders = top_folders(root_path, videos)
         groups = np.arange(len(videos)) if holdout_by == "video" else folders
         is_test = held_out(groups[usable], float(holdout_fraction), seed)
@@ -274,7 +307,7 @@ class VideoFolderDataset(Dataset):
 
     @staticmethod
     def _load(
-        root: Path, videos: list[Path], size: int, channels: int, frame_step: int, cache_dir: Any
+        root: Path, videos: list[Path], size: int, channels: int, frame_step: int, cache_dir: Any, skip_unreadable: bool
     ) -> dict[str, np.ndarray]:
         """Return the decoded frame pool from the cache, decoding on first use."""
         settings = {
@@ -287,13 +320,16 @@ class VideoFolderDataset(Dataset):
             "channels": channels,
             "frame_step": frame_step,
         }
-        build = lambda: decode_all(root, videos, size, channels, frame_step)  # noqa: E731
+        if skip_unreadable:  # a separate entry: it records which videos were left out
+            settings["unreadable"] = "skip"
+        build = lambda: decode_all(root, videos, size, channels, frame_step, skip_unreadable)  # noqa: E731
         return load_or_build("video_folder", settings, build, cache_dir)
 
     @staticmethod
-    def _usable(videos: list[Path], lengths: np.ndarray, seq_len: int, policy: str, frame_step: int) -> np.ndarray:
-        """Return the indices of videos with at least seq_len frames, or raise for a short one."""
-        short = np.flatnonzero(lengths < seq_len)
+    def _usable(videos: list[Path], lengths: np.ndarray, seq_len: int, policy: str, frame_step: int,
+                skipped: np.ndarray) -> np.ndarray:
+        """Return the indices of videos with at least seq_len frames, or raise for a short one (skipped ones aside)."""
+        short = np.setdiff1d(np.flatnonzero(lengths < seq_len), skipped)
         if len(short) and policy == "error":
             step = f" (every {frame_step}th frame kept)" if frame_step > 1 else ""
             raise DataError(

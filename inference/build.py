@@ -31,7 +31,7 @@ def instantiate(node: DictConfig, **kwargs: Any) -> Any:
         return hydra_instantiate(node, **kwargs)
     except InstantiationException as err:
         cause = err.__cause__
-        if isinstance(cause, (ConfigError, DataError)):
+        if isinstance(cause, (ConfigError, DataError, OSError)):  # OSError: a full disk or an unwritable folder
             raise cause from None
         if isinstance(cause, (ValueError, TypeError)):  # bad sizes or unknown keyword in a config file
             target = node.get("_target_", "?") if isinstance(node, DictConfig) else "?"
@@ -130,6 +130,8 @@ def preview_batch(dataset: Dataset, count: int = 8, max_frames: int = 16) -> tor
 
 def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: torch.Tensor | None) -> Trainer:
     """Model, guide, optimiser and annealer from ``cfg``, checked, wrapped in the shared trainer."""
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2**32:
+        raise ConfigError(f"seed must be an integer in [0, 2**32), got {cfg.seed!r}")
     pyro.set_rng_seed(cfg.seed)
     device = select_device(cfg.device)
     model, guide = build_model_and_guide(cfg, train_set)
@@ -145,6 +147,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: t
     except ValueError as err:
         raise ConfigError(str(err)) from None
     optim = instantiate(cfg.optim)
+    check_optim_args(getattr(optim, "pt_optim_args", {}))
     config = OmegaConf.to_container(cfg, resolve=True)
     trainer_cfg = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k not in EVALUATOR_KEYS}
     return Trainer(
@@ -153,13 +156,26 @@ def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: t
     )
 
 
+def check_optim_args(args: Any) -> None:
+    """Refuse, in one line, settings torch's optimiser would only refuse at the first step, deep inside Pyro."""
+    if not isinstance(args, dict):  # per-parameter callables: checked by torch
+        return
+    for key in ("lr", "clip_norm", "lrd", "weight_decay"):
+        value = args.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (key == "lr" and value == 0)):
+            raise ConfigError(f"optim.optim_args.{key} must be a {'positive' if key == 'lr' else 'non-negative'} number, got {value!r}")
+
+
 EVALUATOR_KEYS = ("eval_sequences", "eval_metrics", "eval_judge")  # trainer.* keys read by build_evaluator, not by Trainer
 
 
 def build_evaluator(cfg: DictConfig, device: torch.device):
     """The judged metrics tracked every ``trainer.eval_every`` steps (None when off): judge trained or loaded now."""
-    if cfg.trainer.get("eval_every") is None:
+    every = cfg.trainer.get("eval_every")
+    if every is None:
         return None
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:  # before a judge is trained for nothing
+        raise ConfigError(f"trainer.eval_every must be null (off) or an integer >= 1, got {every!r}")
     from evaluation.judges import JudgeError, JudgeTooWeak  # evaluation imports inference: import here, not at the top
     from evaluation.suite import TrainingEvaluator
 

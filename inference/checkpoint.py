@@ -1,6 +1,7 @@
 """Atomic checkpoints (temp file + rename) holding params, optimiser state, RNG states, step and config."""
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import random
@@ -44,19 +45,36 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
-    """Write ``state`` so that ``path`` always holds either the old or the new complete checkpoint."""
+    """Write ``state`` so that ``path`` always holds either the old or the new complete checkpoint; a failed write
+    (no space, file-size limit, read-only folder, quota) leaves the old one and is a one-line :class:`CheckpointError`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)  # serialised in memory first: a failing disk write then raises OSError with its cause
+    tmp_name = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         with os.fdopen(handle, "wb") as tmp:
-            torch.save(state, tmp)
+            tmp.write(buffer.getbuffer())
             tmp.flush()
             os.fsync(tmp.fileno())
+        os.chmod(tmp_name, 0o666 & ~current_umask())  # mkstemp makes it 0600; a shared run dir wants the user's umask
         os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    except OSError as err:
+        raise CheckpointError(f"could not write checkpoint {path}: {err.strerror or err}; the previous checkpoint, if any, "
+                              "is unchanged and training stopped (free space or choose another run directory)") from None
+    finally:
+        if tmp_name is not None and Path(tmp_name).exists():
+            Path(tmp_name).unlink(missing_ok=True)
+    for stale in path.parent.glob(path.name + ".*.tmp"):  # half-written files of a process killed mid-write
+        stale.unlink(missing_ok=True)
+
+
+def current_umask() -> int:
+    """The process's umask (reading it means setting it; it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 # What a checkpoint of an earlier version may hold besides tensors and plain containers: its NumPy RNG state (an

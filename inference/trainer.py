@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 from inference.anneal import Annealed, Annealer, SiteGroups
 from inference.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from inference.errors import ConfigError, NonFiniteLoss
+from data.errors import DataError
+from inference.errors import CheckpointError, ConfigError, NonFiniteLoss
 from inference.figures import save_reconstruction_and_swap
 from inference.latents import elbo_terms
 from inference.logger import RunLogger, plot_curves, plot_eval_curves
@@ -76,8 +77,11 @@ class Trainer:
         evaluator: Callable[[nn.Module, nn.Module], dict[str, float]] | None = None,
         precision: str = "fp32",
     ) -> None:
-        if max_steps < 1 or log_every < 1 or checkpoint_every < 1 or image_every < 1:
-            raise ConfigError("max_steps, log_every, checkpoint_every and image_every must all be >= 1")
+        counts = {"max_steps": max_steps, "batch_size": batch_size, "log_every": log_every, "checkpoint_every": checkpoint_every,
+                  "image_every": image_every}
+        for key, value in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"trainer.{key} must be an integer >= 1, got {value!r}")
         if eval_every is not None and (isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1):
             raise ConfigError(f"trainer.eval_every must be null (off) or an integer >= 1, got {eval_every!r}")
         if eval_every is not None and evaluator is None:
@@ -130,8 +134,16 @@ class Trainer:
     def restore(self, path: str | Path) -> None:
         """Load a checkpoint written by :meth:`save`; call before :meth:`fit`."""
         state = load_checkpoint(path, map_location=self.device)
-        self.model.load_state_dict(state["model"])
-        self.guide.load_state_dict(state["guide"])
+        if state["step"] > self.max_steps:
+            raise ConfigError(f"trainer.max_steps={self.max_steps} is below the step of the checkpoint {path} ({state['step']}); "
+                              f"resume with trainer.max_steps > {state['step']}")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.guide.load_state_dict(state["guide"])
+        except RuntimeError as err:  # size mismatch, missing or unexpected keys: weights of another model or size
+            first = str(err).strip().splitlines()
+            raise CheckpointError(f"checkpoint {path} does not fit the model and guide its config builds "
+                                  f"({first[1].strip() if len(first) > 1 else first[0]})") from None
         pyro.clear_param_store()
         self.optim.set_state(state["optim"])
         set_rng_state(state["rng"])
@@ -143,8 +155,12 @@ class Trainer:
     # ----- loop -----
     def batch(self, step: int) -> torch.Tensor:
         """Training sequences of ``step`` on the device."""
-        items = [self.train_set[int(i)] for i in self.order.indices(step)]
-        return default_collate(items)["x"].to(self.device)
+        indices = self.order.indices(step)
+        x = default_collate([self.train_set[int(i)] for i in indices])["x"]
+        if not torch.isfinite(x).all():
+            bad = sorted({int(indices[i]) for i in torch.nonzero(~torch.isfinite(x.flatten(1)).all(1)).flatten()})
+            raise DataError(f"training sequences {bad[:5]} hold NaN or Inf values (step {step}); fix or remove them from the data")
+        return x.to(self.device)
 
     def fit(self) -> dict[str, float]:
         """Run SVI from the current step to ``max_steps``; returns the last logged scalars."""

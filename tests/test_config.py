@@ -107,7 +107,7 @@ def train_cli(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     "override,message",
     [
-        ("model=transformer", "Could not find 'model/transformer'"),
+        ("model=transformer", "unknown model 'transformer'; valid: dsa"),
         ("guide.name=ladder", "valid guides for dsa: factorised, full"),
         ("data.train_characters=5000", "train_characters"),
         ("device=cuda:7", "cuda"),
@@ -129,6 +129,12 @@ def test_cli_train_then_resume_continues(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     lines = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in lines] == ["step", "1", "2", "3", "4"]
+    assert not (tmp_path / "runs").exists(), "the resume left a stub run directory"
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "finished at step 2" in log and "resumed from" in log and "finished at step 4" in log  # appended, not replaced
+    history = list((tmp_path / "run" / ".hydra").glob("resumed-*/overrides.yaml"))
+    assert len(history) == 1 and "trainer.max_steps=4" in history[0].read_text()
+    assert "trainer.max_steps=2" in (tmp_path / "run" / ".hydra" / "overrides.yaml").read_text()  # the first start's, kept
 
 
 def test_cli_sweep_then_evaluate_writes_comparison(tmp_path):

@@ -217,3 +217,34 @@ def test_registered_and_configured(library: Path, cache_dir: Path) -> None:
     dataset = instantiate(cfg, split="test")
     assert isinstance(dataset, VideoFolderDataset) and data.DATASETS["video_folder"] is VideoFolderDataset
     assert len(dataset) > 0
+
+
+def test_unreadable_skip_leaves_out_broken_and_truncated_files_naming_each(tmp_path: Path, caplog) -> None:
+    root, cache = tmp_path / "videos", tmp_path / "cache"
+    root.mkdir()
+    for i in range(3):
+        write_gif(root / f"ok{i}.gif", 6)
+    (root / "garbage.mp4").write_bytes(b"not a video at all")
+    whole = (root / "ok0.gif").read_bytes()
+    (root / "truncated.gif").write_bytes(whole[: len(whole) * 2 // 3])  # decodes a few frames, then fails mid-way
+    with pytest.raises(DataError, match="cannot read video .*garbage.mp4"):
+        load("train", root, cache)
+    with caplog.at_level("WARNING"):
+        datasets = [load(split, root, cache, unreadable="skip", holdout_fraction=0.34) for split in ("train", "test")]
+    names = [v.name for v in datasets[0].videos]
+    used = sorted(names[i] for d in datasets for i in d.split_videos)
+    assert used == ["ok0.gif", "ok1.gif", "ok2.gif"]  # every readable video in one split, the two broken ones in none
+    assert "garbage.mp4" in caplog.text and "truncated.gif" in caplog.text
+    assert "2 of 5 videos skipped as unreadable" in caplog.text
+    assert all(frame_index(d[0]["x"][3]) - frame_index(d[0]["x"][0]) == 3 for d in datasets)  # whole, consecutive frames
+    with pytest.raises(DataError, match="unreadable must be"):
+        load("train", root, cache, unreadable="ignore")
+
+
+def test_a_folder_with_no_readable_video_is_one_line(tmp_path: Path) -> None:
+    root = tmp_path / "videos"
+    root.mkdir()
+    (root / "a.mp4").write_bytes(b"nothing")
+    (root / "b.gif").write_bytes(b"GIF89a nothing")
+    with pytest.raises(DataError, match="no readable video under .*all 2 failed to decode"):
+        load("train", root, tmp_path / "cache", unreadable="skip")
