@@ -5,6 +5,11 @@ import logging
 import sys
 from pathlib import Path
 
+if __name__ == "__main__":  # config names are checked before torch is imported: a typo is answered at once
+    from inference.cli import exit_on_unknown_choices
+
+    exit_on_unknown_choices(sys.argv[1:], Path(__file__).resolve().parent / "conf")
+
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
@@ -14,7 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 from data import DataError
 from inference.build import build_data, build_trainer, freeze, load_weights, preview_batch
 from inference.checkpoint import load_checkpoint, run_config
-from inference.cli import STAGED_CONFIG, holds_run, register_resolvers, remove_failed_start, unknown_choices
+from inference.cli import STAGED_CONFIG, holds_run, register_resolvers, remove_failed_start
 from inference.errors import CheckpointError, ConfigError, NonFiniteLoss
 from inference.trainer import CHECKPOINT_NAME
 
@@ -126,8 +131,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    problem = unknown_choices(sys.argv[1:], Path(__file__).resolve().parent / "conf")
-    if problem:  # before Hydra: its own message for this is many lines and exits 1
-        print(f"error: {problem}", file=sys.stderr)
-        sys.exit(2)
     main()

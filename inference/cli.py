@@ -3,6 +3,7 @@ composes, and failed starts that leave nothing behind."""
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -58,6 +59,14 @@ def unknown_choices(overrides: Sequence[str], conf_dir: Path) -> str | None:
             if value not in valid and value != "null":
                 return f"unknown {group} '{value}'; valid: {', '.join(valid)}"
     return None
+
+
+def exit_on_unknown_choices(overrides: Sequence[str], conf_dir: Path) -> None:
+    """Before Hydra composes (its own message for this is many lines and exit code 1): one line, exit code 2."""
+    problem = unknown_choices(overrides, conf_dir)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
 
 
 def remove_failed_start(directory: Path, config_record: str | None) -> None:

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_config import TINY, tiny  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS, EVERY = 40, 4  # a tiny step takes about 0.1 s: the kill lands well before the end
+STEPS, EVERY = 24, 3  # a tiny step takes about 0.1 s: the kill lands well before the end
 SLOW = ["trainer.log_every=1", f"trainer.image_every={STEPS}"]  # metrics.csv shows every step; one picture, at the end
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 
