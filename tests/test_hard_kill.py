@@ -141,6 +141,7 @@ def stalling_fsync(fd):
     return real_fsync(fd)
 os.fsync = stalling_fsync
 sys.argv = [sys.argv[2], *sys.argv[3:]]
+sys.path.insert(0, os.path.dirname(os.path.abspath(sys.argv[0])))  # as `python train.py` would: the repository first
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
