@@ -1,6 +1,8 @@
 """Shared fixtures: Pyro validation on, a clean param store, tiny models and a tiny in-memory data set."""
 from __future__ import annotations
 
+import os
+
 import pyro
 import pytest
 import torch
@@ -8,6 +10,10 @@ from torch.utils.data import Dataset
 
 from guides.dsa import DSAFactorisedGuide, DSAFullGuide
 from models.dsa import DSA
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # pyproject runs two workers (pytest-xdist): one core each, for them
+    os.environ["OMP_NUM_THREADS"] = "1"   # and for the train.py / evaluate.py processes the tests start
+    torch.set_num_threads(1)
 
 FRAME = (1, 16, 16)
 SEQ_LEN = 4
