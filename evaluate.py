@@ -21,6 +21,7 @@ from evaluation.report import report
 from evaluation.suite import MetricOptions, flatten, judge_for, load_judge, paper_metrics
 from inference.anneal import SiteGroups
 from inference.build import load_run, preview_batch
+from inference.sweep import job_dirs, read_result
 from inference.errors import CheckpointError, ConfigError
 from inference.figures import save_reconstruction_and_swap
 from inference.latents import elbo_terms, reconstruct
@@ -103,9 +104,9 @@ def draw_figures(run_dir: Path, out: Path, model, guide, groups: SiteGroups, dat
     return figures
 
 
-def write_table(rows: list[tuple[Path, dict]], out_dir: Path) -> None:
+def write_table(rows: list[tuple[Path, dict]], out_dir: Path, failed: dict[str, str] | None = None) -> None:
     """Comparison across the runs of a sweep: markdown with a row per quantity, a column per run and the paper's
-    number last; CSV with a row per run (plus a ``paper`` row)."""
+    number last, then the sweep's failed jobs with their one-line errors; CSV with a row per run (plus a ``paper`` row)."""
     names = [str(run_dir.relative_to(out_dir)) for run_dir, _ in rows]
     flat = [flatten(metrics) for _, metrics in rows]
     keys = sorted({k for m in flat for k, v in m.items() if isinstance(v, float)})
@@ -123,6 +124,8 @@ def write_table(rows: list[tuple[Path, dict]], out_dir: Path) -> None:
     lines = ["| quantity | " + " | ".join(names) + " | paper |", "|" + " --- |" * (len(names) + 2)]
     lines += [f"| {field} | " + " | ".join(str(m.get(field, "")) for m in flat) + " | |" for field in ("model", "guide", "data", "step")]
     lines += [f"| {k} | " + " | ".join(f"{m.get(k, float('nan')):.5g}" for m in flat) + f" | {paper_cell.get(k, '')} |" for k in keys]
+    if failed:
+        lines += ["", "Failed jobs (nothing to evaluate):", "", *[f"- `{name}`: {error}" for name, error in sorted(failed.items())]]
     (out_dir / "comparison.md").write_text("\n".join(lines) + "\n")
 
 
@@ -154,8 +157,10 @@ def evaluate_all(root: Path, cfg: DictConfig) -> list[str]:
         except EVALUATION_ERRORS as err:
             failures.append(f"{run_dir}: {err}")
             log.error("%s: %s", run_dir, err)
-    if len(rows) > 1:
-        write_table(rows, root)
+    failed = {job.name: str(result.get("error")) for job in job_dirs(root) if (result := read_result(job)).get("status") != "ok"
+              and not (job / "checkpoints" / CHECKPOINT_NAME).is_file()}  # a sweep's jobs that ended before a checkpoint
+    if len(rows) > 1 or (rows and failed):
+        write_table(rows, root, failed)
         log.info("comparison table: %s", root / "comparison.md")
     return failures
 

@@ -10,6 +10,7 @@ import re
 from typing import Callable, Mapping
 
 import torch
+from torch import nn
 from pyro.poutine.messenger import Messenger
 
 from inference.schedules import Constant
@@ -48,13 +49,15 @@ class AnnealScale(Messenger):
             msg["scale"] = self.weights[index] * msg["scale"]
 
 
-class Annealed:
-    """Wraps a model or guide ``fn(x)`` as ``fn(x, weights)`` running under :class:`AnnealScale`."""
+class Annealed(nn.Module):
+    """Wraps a model or guide ``fn(x)`` as ``fn(x, weights)`` running under :class:`AnnealScale`; a module, so an
+    ``ELBOModule`` of two of them (data parallelism) holds the networks' parameters."""
 
     def __init__(self, fn: Callable, groups: SiteGroups) -> None:
+        super().__init__()
         self.fn, self.groups = fn, groups
 
-    def __call__(self, x: torch.Tensor, weights: torch.Tensor):
+    def forward(self, x: torch.Tensor, weights: torch.Tensor):
         with AnnealScale(self.groups, weights):
             return self.fn(x)
 

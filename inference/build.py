@@ -17,6 +17,7 @@ from data import DataError
 from data.random_frames import RandomFrames
 from guides import valid_guides
 from inference.anneal import Annealer, SiteGroups
+from inference.distributed import Cluster
 from inference.errors import ConfigError
 from inference.latents import latent_sites, site_kls
 from inference.checkpoint import load_checkpoint, run_config
@@ -128,8 +129,10 @@ def preview_batch(dataset: Dataset, count: int = 8, max_frames: int = 16) -> tor
     return x
 
 
-def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: torch.Tensor | None) -> Trainer:
-    """Model, guide, optimiser and annealer from ``cfg``, checked, wrapped in the shared trainer."""
+def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: torch.Tensor | None,
+                  cluster: Cluster | None = None) -> Trainer:
+    """Model, guide, optimiser and annealer from ``cfg``, checked, wrapped in the shared trainer (one rank of
+    ``cluster`` under data parallelism)."""
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2**32:
         raise ConfigError(f"seed must be an integer in [0, 2**32), got {cfg.seed!r}")
     pyro.set_rng_seed(cfg.seed)
@@ -149,10 +152,11 @@ def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: t
     optim = instantiate(cfg.optim)
     check_optim_args(getattr(optim, "pt_optim_args", {}))
     config = OmegaConf.to_container(cfg, resolve=True)
-    trainer_cfg = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k not in EVALUATOR_KEYS}
+    trainer_cfg = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k not in (*EVALUATOR_KEYS, "distributed")}
+    cluster = cluster or Cluster()
     return Trainer(
-        model, guide, train_set, optim, annealer, run_dir,
-        seed=cfg.seed, device=device, preview=preview, config=config, evaluator=build_evaluator(cfg, device), **trainer_cfg,
+        model, guide, train_set, optim, annealer, run_dir, seed=cfg.seed, device=device, preview=preview, config=config,
+        evaluator=build_evaluator(cfg, device) if cluster.is_main else None, cluster=cluster, **trainer_cfg,
     )
 
 

@@ -51,7 +51,7 @@ def unknown_choices(overrides: Sequence[str], conf_dir: Path) -> str | None:
         return None
     for override in parsed:
         group = override.key_or_group
-        if override.is_delete() or not (conf_dir / group).is_dir() or override.package is not None:
+        if override.is_delete() or not (conf_dir / group).is_dir() or override.package is not None or group.startswith("hydra/"):  # hydra/*: plugins bring options
             continue
         values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [override.get_value_element_as_str()]
         valid = sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
@@ -82,3 +82,12 @@ def remove_failed_start(directory: Path, config_record: str | None) -> None:
             if parent == here or here not in parent.parents or any(parent.iterdir()):
                 break
             parent.rmdir()
+
+
+def discard_rank_outputs(directory: Path, config_record: str | None, main_dir: Path, main_record: str | None) -> None:
+    """On a rank other than 0 of a data-parallel run: what its own Hydra wrote that rank 0's did not (a run directory
+    of its own time stamp, or a second ``.hydra/resumed-<stamp>`` record) goes; rank 0's run is not touched."""
+    if directory.resolve() != main_dir.resolve():
+        remove_failed_start(directory, config_record)
+    elif config_record and config_record != main_record and Path(config_record).name.startswith("resumed-"):
+        shutil.rmtree(directory / config_record, ignore_errors=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections import defaultdict
 from contextlib import contextmanager
 import shutil
 import signal
@@ -20,7 +21,9 @@ from tqdm import tqdm
 
 from inference.anneal import Annealed, Annealer, SiteGroups
 from inference.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from inference.distributed import Cluster, DataParallelStep, rank_seed
 from data.errors import DataError
+from data.random_frames import RandomFrames
 from inference.errors import CheckpointError, ConfigError, NonFiniteLoss
 from inference.figures import save_reconstruction_and_swap
 from inference.latents import elbo_terms
@@ -76,6 +79,7 @@ class Trainer:
         eval_every: int | None = None,
         evaluator: Callable[[nn.Module, nn.Module], dict[str, float]] | None = None,
         precision: str = "fp32",
+        cluster: Cluster | None = None,
     ) -> None:
         counts = {"max_steps": max_steps, "batch_size": batch_size, "log_every": log_every, "checkpoint_every": checkpoint_every,
                   "image_every": image_every}
@@ -84,7 +88,7 @@ class Trainer:
                 raise ConfigError(f"trainer.{key} must be an integer >= 1, got {value!r}")
         if eval_every is not None and (isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1):
             raise ConfigError(f"trainer.eval_every must be null (off) or an integer >= 1, got {eval_every!r}")
-        if eval_every is not None and evaluator is None:
+        if eval_every is not None and evaluator is None and (cluster is None or cluster.is_main):  # only rank 0 evaluates
             raise ConfigError("trainer.eval_every needs an evaluator (the judged metrics of the run's data set)")
         self.device = torch.device(device)
         self.model, self.guide = model.to(self.device), guide.to(self.device)
@@ -102,10 +106,16 @@ class Trainer:
         self.eval_every, self.evaluator = eval_every, evaluator  # judged metrics into the log row of every eval_every-th step
         self.preview = preview.to(self.device) if preview is not None else None
         self.order = BatchOrder(len(train_set), batch_size, seed)
+        self.cluster = cluster or Cluster()
+        if self.cluster.parallel and (batch_size % self.cluster.world_size or jit):
+            raise ConfigError(f"data parallelism over {self.cluster.world_size} processes needs trainer.batch_size divisible by it "
+                              f"(got {batch_size}) and trainer.jit=false")
         self.elbo = JitTraceMeanField_ELBO(ignore_jit_warnings=True) if jit else TraceMeanField_ELBO()
         pyro.clear_param_store()  # params live in the modules; a stale store would shadow them
         warnings.filterwarnings("ignore", message=".*was not registered in the param store because requires_grad=False")
         self.svi = SVI(Annealed(self.model, self.groups), Annealed(self.guide, self.groups), optim, loss=self.elbo)
+        self.parallel_step = (DataParallelStep(Annealed(self.model, self.groups), Annealed(self.guide, self.groups), self.elbo, optim, self.cluster)
+                              if self.cluster.parallel else None)
         self.step = 0
         self.last_good_step: int | None = None
         self._stop_requested = False
@@ -153,9 +163,11 @@ class Trainer:
         self.step = self.last_good_step = state["step"]
 
     # ----- loop -----
-    def batch(self, step: int) -> torch.Tensor:
-        """Training sequences of ``step`` on the device."""
+    def batch(self, step: int, shard: bool = False) -> torch.Tensor:
+        """Training sequences of ``step`` on the device; ``shard``: only this rank's contiguous share of them."""
         indices = self.order.indices(step)
+        if shard:
+            indices = indices.chunk(self.cluster.world_size)[self.cluster.rank]
         x = default_collate([self.train_set[int(i)] for i in indices])["x"]
         if not torch.isfinite(x).all():
             bad = sorted({int(indices[i]) for i in torch.nonzero(~torch.isfinite(x.flatten(1)).all(1)).flatten()})
@@ -164,10 +176,11 @@ class Trainer:
 
     def fit(self) -> dict[str, float]:
         """Run SVI from the current step to ``max_steps``; returns the last logged scalars."""
-        logger = RunLogger(self.run_dir, resume_step=self.step if self.step else None)
+        main = self.cluster.is_main  # rank 0 logs, draws, evaluates and saves; the other ranks only train
+        logger = RunLogger(self.run_dir, resume_step=self.step if self.step else None) if main else None
         scalars: dict[str, float] = {}
         previous_handlers = self._install_stop_handlers()
-        bar = tqdm(total=self.max_steps, initial=self.step, disable=not self.progress, dynamic_ncols=True, desc="train")
+        bar = tqdm(total=self.max_steps, initial=self.step, disable=not (self.progress and main), dynamic_ncols=True, desc="train")
         started, timed_steps = time.perf_counter(), 0
         try:
             while self.step < self.max_steps and not self._stop_requested:
@@ -177,6 +190,11 @@ class Trainer:
                 self.step = step
                 self._running.append(loss / self.order.batch_size)
                 timed_steps += 1
+                self._stop_requested = self.cluster.any(self._stop_requested)  # every rank stops at the same step
+                if not main:
+                    self._running.clear()
+                    bar.update(1)
+                    continue
                 evaluate = self.eval_every is not None and (step % self.eval_every == 0 or step == self.max_steps)
                 if step % self.log_every == 0 or step == self.max_steps or evaluate:
                     scalars = self._log(logger, (time.perf_counter() - started) / timed_steps, evaluate)
@@ -190,20 +208,40 @@ class Trainer:
                     if self.eval_every is not None:
                         plot_eval_curves(logger.csv_path, self.run_dir / "eval_curves.png")
                 bar.update(1)
-            if self._stop_requested:
+            if self._stop_requested and main:
                 self.save()
                 log.warning("stopped by signal at step %d; checkpoint saved to %s", self.step, self.checkpoint_path)
         finally:
             bar.close()
-            logger.close()
+            if logger is not None:
+                logger.close()
             self._restore_handlers(previous_handlers)
         return scalars
+
+    def test_loss(self, test_set: Dataset, sequences: int) -> dict[str, float]:
+        """Unannealed ELBO terms per sequence (the paper's objective, every weight 1) on the first ``sequences`` test
+        sequences: ``test_loss`` (= -ELBO), ``test_recon`` and ``test_kl_<group>``, a sweep's default objective."""
+        if getattr(self.model, "frames_per_step", None):  # unordered models see as many frames as in training
+            test_set = RandomFrames(test_set, self.model.frames_per_step)
+        count, totals = min(sequences, len(test_set)), defaultdict(float)
+        with self._diagnostics(), torch.no_grad():
+            for start in range(0, count, self.order.batch_size):
+                chunk = range(start, min(start + self.order.batch_size, count))
+                x = default_collate([test_set[i] for i in chunk])["x"].to(self.device)
+                for key, value in elbo_terms(self.model, self.guide, x, self.groups).items():
+                    totals[key] += value * len(chunk)
+        terms = {f"test_{key}": value / count for key, value in totals.items()}
+        terms["test_loss"] = -terms.pop("test_elbo")
+        return terms
 
     def _svi_step(self, step: int) -> float:
         """One SVI step; invalid distribution parameters caused by NaN/Inf weights count as a non-finite loss."""
         if hasattr(self.model, "set_step"):  # models with step-dependent settings (e.g. VDSM's temperature)
             self.model.set_step(step)
         try:
+            if self.parallel_step is not None:
+                pyro.set_rng_seed(rank_seed(self.seed, step, self.cluster.rank))
+                return self.parallel_step(self.batch(step, shard=True), self.annealer.weights(step, self.device))
             return self.svi.step(self.batch(step), self.annealer.weights(step, self.device))
         except ValueError:
             if self._parameters_finite():

@@ -96,8 +96,20 @@ MUTANTS = (
            "remove_failed_start(out, config_record)", "pass",
            ("tests/test_bad_inputs.py::test_bad_command_line_is_one_line_exit_2_and_no_stub",)),
     Mutant("a new run may overwrite an existing run directory", "train.py",
-           "if holds_run(out):", "if False:",
+           "if checkpoint is None and holds_run(run_dir):", "if False:",
            ("tests/test_bad_inputs.py::test_existing_run_dir_keeps_its_config_record",)),
+    Mutant("data parallelism averages the ranks' gradients instead of summing them", "inference/distributed.py",
+           "(loss * self.cluster.world_size).backward()", "loss.backward()",
+           ("tests/test_distributed.py::test_two_processes_equal_one_accumulating_the_two_half_batches",)),
+    Mutant("every rank draws the same latents", "inference/distributed.py",
+           "step * 65_537 + rank * 7_919", "step * 65_537",
+           ("tests/test_distributed.py",)),
+    Mutant("a rank reads the whole batch, not its share", "inference/trainer.py",
+           "self.parallel_step(self.batch(step, shard=True)", "self.parallel_step(self.batch(step)",
+           ("tests/test_distributed.py::test_two_processes_equal_one_accumulating_the_two_half_batches",)),
+    Mutant("a failed job takes its sweep down", "train.py",
+           "        if sweeping:  # the sweep goes on", "        if False:  # the sweep goes on",
+           ("tests/test_sweeps.py::test_joblib_sweep_outlives_a_failed_job_and_tables_it",)),
 )
 
 
