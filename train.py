@@ -56,6 +56,8 @@ def finish(trainer, test_set, cfg: DictConfig, run_dir: Path) -> dict[str, float
     scalars = trainer.fit()
     if trainer.cluster.is_main:
         scalars = {**scalars, **trainer.test_loss(test_set, cfg.trainer.eval_sequences)}
+    if trainer.step < trainer.max_steps:  # a stop signal: the sweep's table must not take this for a finished run
+        scalars["stopped_at"] = float(trainer.step)
     log.info("finished at step %d: %s", trainer.step, {k: round(v, 3) for k, v in scalars.items()})
     log.info("outputs in %s (checkpoints/, metrics.csv, loss_curve.png, recon_swap.png)", run_dir)
     return scalars
@@ -140,8 +142,9 @@ def train(cfg: DictConfig, out: Path, config_record: str | None, cluster_box: li
     if not cluster.is_main:
         return None
     value = objective_value(objective, scalars)
-    write_result(run_dir, objective, value)
-    return value
+    stopped = f"stopped by a signal at step {int(scalars['stopped_at'])}; resume={run_dir} continues it" if "stopped_at" in scalars else None
+    write_result(run_dir, objective, value, stopped)
+    return None if stopped else value
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
