@@ -98,7 +98,17 @@ def speech_section(row: dict, guide: str | None, paper: dict[str, float]) -> lis
             f"{row['utterances']} test utterances ({row['segments']} segments).", "",
             header, "| --- | --- |" + (" --- |" if held_out else ""),
             f"| mu_f (static, {row['static_dim']}-d) | {row['eer_static']:.2%} |" + cell("dsa_table2.eer_static"),
-            f"| mu_z (dynamics, {row['dynamics_dim']}-d) | {row['eer_dynamics']:.2%} |" + cell("dsa_table2.eer_dynamics"), ""]
+            f"| mu_z (dynamics, {row['dynamics_dim']}-d) | {row['eer_dynamics']:.2%} |" + cell("dsa_table2.eer_dynamics"), "",
+            *content_lines(row.get("eer_static_by_content"))]
+
+
+def content_lines(by_content: dict | None) -> list[str]:
+    """The mu_f EER split by whether a trial's two utterances say the same word (a diagnostic, no paper number)."""
+    if not by_content:
+        return []
+    return [f"Diagnostic (no paper number): mu_f EER {by_content['same_content']:.2%} over trials whose two utterances say the same "
+            f"word, {by_content['different_content']:.2%} over those that say different words; an FSDD utterance is one word, "
+            "so the gap is the word held in f.", ""]
 
 
 def reconstruction_section(metrics: dict) -> list[str]:

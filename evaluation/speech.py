@@ -77,7 +77,9 @@ def dsa_table2(
     static, dynamics, utterances = encode_segments(guide, groups, dataset, batch_size, device)
     trials = trials_for_dataset(dataset, mode=mode, seed=seed, max_trials=max_trials)
     _, speakers = dataset.utterance_speakers()
+    by_content = eer_by_content(utterance_means(static, utterances), trials, utterance_contents(dataset))
     return {
+        **({"eer_static_by_content": by_content} if by_content else {}),
         "eer_static": speaker_verification_eer(utterance_means(static, utterances), trials),  # mu_f
         "eer_dynamics": speaker_verification_eer(utterance_means(dynamics, utterances), trials),  # mu_z: mean over t, then n
         "trials": int(len(trials["same_speaker"])),
@@ -90,3 +92,29 @@ def dsa_table2(
         # "take": the test speakers also spoke the training takes (seen in training); "speaker": held out, as §4.2
         "split_by": str(getattr(dataset, "split_by", "unknown")),
     }
+
+
+def utterance_contents(dataset: Dataset) -> dict[int, int] | None:
+    """What each test utterance says (FSDD: its digit), when the data set labels it; None otherwise."""
+    labels = getattr(dataset, "labels", None)
+    if not isinstance(labels, Mapping) or "digit" not in labels or "utterance" not in labels:
+        return None
+    return {int(u): int(d) for u, d in zip(np.asarray(labels["utterance"]), np.asarray(labels["digit"]))}
+
+
+def eer_by_content(features: Mapping[int, np.ndarray], trials: Mapping[str, np.ndarray], contents: Mapping[int, int] | None) -> dict[str, float] | None:
+    """The mu_f EER over the trials whose two utterances say the same word, and over those that say different words.
+
+    A diagnostic, not a paper number: an FSDD utterance is one spoken digit, so a static feature that also holds the
+    word separates same-speaker pairs of different words worse (TIMIT's sentences average the words out). None when
+    the contents are unknown or either kind of trial lacks same- or different-speaker pairs."""
+    if contents is None:
+        return None
+    same_word = np.array([contents[int(a)] == contents[int(b)] for a, b in zip(trials["enrol"], trials["test"])])
+    found = {}
+    for name, mask in (("same_content", same_word), ("different_content", ~same_word)):
+        subset = {key: np.asarray(value)[mask] for key, value in trials.items()}
+        if len(set(subset["same_speaker"].tolist())) < 2:
+            return None
+        found[name] = speaker_verification_eer(features, subset)
+    return found

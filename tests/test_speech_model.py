@@ -247,3 +247,23 @@ def test_table2_runs_for_a_dsa_guide_on_the_spoken_digits_test_split(kind, digit
     assert result["trials"] == len(trials_for_dataset(test)["same_speaker"]) == 2 * 6 * 45
     assert 0.0 <= result["eer_static"] <= 1.0 and 0.0 <= result["eer_dynamics"] <= 1.0
     assert result["static_dim"] == 4 and result["dynamics_dim"] == 3
+
+
+def test_eer_by_content_shows_a_word_held_in_the_static_feature():
+    from data.speech_trials import build_trials
+    from evaluation.speech import eer_by_content
+
+    rng = np.random.default_rng(0)
+    speakers, words = rng.normal(size=(4, 8)), rng.normal(size=(5, 8))
+    utterances = [(s, w) for s in range(4) for w in range(5) for _ in range(3)]
+    speaker_of = np.array([s for s, _ in utterances])
+    contents = {i: w for i, (_, w) in enumerate(utterances)}
+    trials = build_trials(np.arange(len(utterances)), speaker_of, mode="all")
+    noise = lambda: 0.3 * rng.normal(size=8)  # noqa: E731
+    with_word = {i: speakers[s] + 2.0 * words[w] + noise() for i, (s, w) in enumerate(utterances)}
+    without_word = {i: speakers[s] + noise() for i, (s, w) in enumerate(utterances)}
+    held = eer_by_content(with_word, trials, contents)
+    assert held["different_content"] > held["same_content"] + 0.2  # the word in f hurts pairs of different words only
+    clean = eer_by_content(without_word, trials, contents)
+    assert abs(clean["different_content"] - clean["same_content"]) < 0.1
+    assert eer_by_content(with_word, trials, None) is None
