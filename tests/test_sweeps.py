@@ -129,3 +129,21 @@ def test_an_objective_no_run_can_return_is_refused_before_training(overrides, li
         cfg = compose("train", overrides=overrides)
     with pytest.raises(ConfigError, match=line):
         check_objective(cfg)
+
+
+def test_a_run_stopped_by_a_signal_is_not_reported_as_finished(tmp_path, cache):
+    import signal
+    import time
+
+    overrides = [o for o in SMALL if not o.startswith("trainer.max_steps")] + ["trainer.max_steps=100000", "trainer.log_every=1"]
+    process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *overrides, f"cache_dir={cache}", f"hydra.run.dir={tmp_path / 'run'}"],
+                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "run" / "metrics.csv").is_file() or len((tmp_path / "run" / "metrics.csv").read_text().splitlines()) < 3:
+        assert process.poll() is None and time.monotonic() < deadline, "the run did not start logging"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 0
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["status"] == "failed" and result["error"].startswith("stopped by a signal at step ")
+    assert f"resume={tmp_path / 'run'}" in result["error"]
