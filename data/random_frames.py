@@ -31,3 +31,10 @@ class RandomFrames(Dataset):
             frames = self.dataset.frames[index][chosen.numpy()]
             return {"x": self.dataset.frames_to_tensor(frames), "frame_index": chosen}
         return {"x": self.dataset[index]["x"][chosen], "frame_index": chosen}
+
+
+def frames_seen_by(model: Any, dataset: Dataset) -> Dataset:
+    """The sequences as ``model`` trains on them: a ``RandomFrames`` view when it declares ``frames_per_step``
+    (unordered models), else ``dataset`` itself."""
+    frames = getattr(model, "frames_per_step", None)
+    return RandomFrames(dataset, frames) if frames else dataset

@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import Dataset, default_collate
 
 from data import DataError
-from data.random_frames import RandomFrames
+from data.random_frames import frames_seen_by
 from guides import valid_guides
 from inference.anneal import Annealer, SiteGroups
 from inference.distributed import Cluster
@@ -139,8 +139,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: t
     device = select_device(cfg.device)
     model, guide = build_model_and_guide(cfg, train_set)
     model.to(device), guide.to(device)
-    if getattr(model, "frames_per_step", None):  # unordered models train on a random subset of frames each step
-        train_set = RandomFrames(train_set, model.frames_per_step)
+    train_set = frames_seen_by(model, train_set)  # unordered models train on a random subset of frames each step
     check_pair(model, guide, default_collate([train_set[i] for i in range(min(2, len(train_set)))])["x"].to(device))
     pyro.set_rng_seed(cfg.seed)  # the check consumed randomness; start training from the seed
     settings: dict[str, Any] = instantiate(cfg.anneal, _convert_="all") or {}

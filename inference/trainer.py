@@ -23,7 +23,7 @@ from inference.anneal import Annealed, Annealer, SiteGroups
 from inference.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from inference.distributed import Cluster, DataParallelStep, rank_seed
 from data.errors import DataError
-from data.random_frames import RandomFrames
+from data.random_frames import frames_seen_by
 from inference.errors import CheckpointError, ConfigError, NonFiniteLoss
 from inference.figures import save_reconstruction_and_swap
 from inference.latents import elbo_terms
@@ -221,8 +221,7 @@ class Trainer:
     def test_loss(self, test_set: Dataset, sequences: int) -> dict[str, float]:
         """Unannealed ELBO terms per sequence (the paper's objective, every weight 1) on the first ``sequences`` test
         sequences: ``test_loss`` (= -ELBO), ``test_recon`` and ``test_kl_<group>``, a sweep's default objective."""
-        if getattr(self.model, "frames_per_step", None):  # unordered models see as many frames as in training
-            test_set = RandomFrames(test_set, self.model.frames_per_step)
+        test_set = frames_seen_by(self.model, test_set)  # unordered models see as many frames as in training
         count, totals = min(sequences, len(test_set)), defaultdict(float)
         with self._diagnostics(), torch.no_grad():
             for start in range(0, count, self.order.batch_size):
