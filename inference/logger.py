@@ -92,32 +92,59 @@ def plot_curves(csv_path: str | Path, png_path: str | Path) -> None:
 
 
 EVAL_HEADLINES = (".disagreement", ".accuracy", ".d_score", ".static_feature_accuracy", ".eer_static", ".eer_dynamics")
+EVAL_PER_FACTOR = ("eval.consistency.", "eval.reconstruction_consistency.")  # every column of these is a headline
+
+
+def eval_panels(rows: list[dict[str, str]]) -> dict[str, dict[str, list[tuple[int, float]]]]:
+    """The judged headline columns of metrics.csv rows as {metric: {label: [(step, value), ...]}}, one panel per metric."""
+    columns = [k for k in (rows[0] if rows else {}) if k.startswith("eval.") and (k.endswith(EVAL_HEADLINES) or k.startswith(EVAL_PER_FACTOR))]
+    panels: dict[str, dict[str, list[tuple[int, float]]]] = {}
+    for key in columns:
+        metric = key.split(".")[1]
+        label = key.removeprefix(f"eval.{metric}.").removesuffix(".disagreement").removesuffix(".accuracy")
+        points = [(int(r["step"]), float(r[key])) for r in rows if r.get(key) not in (None, "")]
+        if points:
+            panels.setdefault(metric, {})[label] = points
+    return panels
+
+
+def training_minutes(rows: list[dict[str, str]]) -> list[tuple[int, float]]:
+    """(step, minutes of training up to it) from the logged s/step: judging time is left out, resumed runs add up."""
+    elapsed, previous, found = 0.0, 0, [(0, 0.0)]
+    for row in rows:
+        step, seconds = int(row["step"]), row.get("sec_per_step")
+        if seconds not in (None, "") and step > previous:
+            elapsed += float(seconds) * (step - previous) / 60
+            found.append((step, elapsed))
+        previous = max(previous, step)
+    return found
 
 
 def plot_eval_curves(csv_path: str | Path, png_path: str | Path) -> bool:
-    """The judged metrics logged by ``trainer.eval_every`` against step, one panel per metric (False: none logged)."""
+    """The judged metrics logged by ``trainer.eval_every`` against step and training time, one panel per metric
+    (False: none logged)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
     with Path(csv_path).open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    columns = [k for k in (rows[0] if rows else {}) if k.startswith("eval.") and (k.endswith(EVAL_HEADLINES) or k.startswith("eval.consistency."))]
-    panels: dict[str, list[str]] = {}
-    for key in columns:
-        panels.setdefault(key.split(".")[1], []).append(key)
+    panels = eval_panels(rows)
     if not panels:
         return False
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5), squeeze=False)
-    for ax, (metric, keys) in zip(axes[0], panels.items()):
-        for key in keys:
-            points = [(int(r["step"]), float(r[key])) for r in rows if r.get(key) not in (None, "")]
-            label = key.removeprefix(f"eval.{metric}.").removesuffix(".disagreement").removesuffix(".accuracy")
+    steps, minutes = map(np.asarray, zip(*training_minutes(rows)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
+    for ax, (metric, curves) in zip(axes[0], panels.items()):
+        for label, points in curves.items():
             ax.plot(*zip(*points), marker="o", markersize=3, label=label)
         ax.set(xlabel="step", title=metric)
         ax.legend(fontsize=7)
-    fig.suptitle("judged metrics on test sequences while training (trainer.eval_every)")
+        if len(steps) > 1 and minutes[-1] > 0:  # top axis: training minutes (s/step as logged, judging excluded)
+            top = ax.secondary_xaxis("top", functions=(lambda s: np.interp(s, steps, minutes), lambda m: np.interp(m, minutes, steps)))
+            top.set_xlabel("training minutes", fontsize=8)
+    fig.suptitle("judged on test sequences while training (trainer.eval_every)", fontsize=9)
     fig.tight_layout()
     fig.savefig(png_path, dpi=100)
     plt.close(fig)

@@ -62,3 +62,17 @@ def test_unknown_tracked_metric_is_one_line(tmp_path):
     cfg = compose_cfg([f"cache_dir={tmp_path / 'cache'}", *TINY, "trainer.eval_every=2", "trainer.eval_metrics=[fid]", JUDGE])
     with pytest.raises(ConfigError, match="unknown trainer.eval_metrics"):
         build_trainer(cfg, tmp_path / "run", build_data(cfg, "train"), None)
+
+
+def test_eval_curves_show_every_judged_factor_against_training_time():
+    from inference.logger import eval_panels, training_minutes
+
+    rows = [
+        {"step": "50", "sec_per_step": "0.6", "eval.reconstruction_consistency.body": "", "eval.dsa_table1.body.disagreement": "", "eval.dsa_table1.body.kl_recon": ""},
+        {"step": "100", "sec_per_step": "1.2", "eval.reconstruction_consistency.body": "0.9", "eval.dsa_table1.body.disagreement": "0.3", "eval.dsa_table1.body.kl_recon": "2"},
+        {"step": "100", "sec_per_step": "", "eval.reconstruction_consistency.body": "", "eval.dsa_table1.body.disagreement": "", "eval.dsa_table1.body.kl_recon": ""},
+        {"step": "150", "sec_per_step": "0.6", "eval.reconstruction_consistency.body": "0.95", "eval.dsa_table1.body.disagreement": "0.2", "eval.dsa_table1.body.kl_recon": "1"},
+    ]
+    assert eval_panels(rows) == {"reconstruction_consistency": {"body": [(100, 0.9), (150, 0.95)]}, "dsa_table1": {"body": [(100, 0.3), (150, 0.2)]}}
+    steps, minutes = zip(*training_minutes(rows))  # s/step times the steps since the previous row, judging excluded
+    assert steps == (0, 50, 100, 150) and minutes == pytest.approx((0.0, 0.5, 1.5, 2.0))
