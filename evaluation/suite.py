@@ -13,6 +13,7 @@ from evaluation.judges import load_or_train_judge
 from evaluation.protocols import (
     NotApplicable, accuracy_consistency, dsa_table1, embedding_accuracy, fixed_motion_scores, fvd_judge, generation_scores, gw_disentanglement,
     reconstruction_consistency,
+    swap_consistency,
 )
 from evaluation.speech import dsa_table2
 from inference.anneal import SiteGroups
@@ -69,6 +70,7 @@ def paper_metrics(train_cfg: DictConfig, model, guide, groups: SiteGroups, datas
         planned["dsa_table1"] = lambda: dsa_table1(model, guide, groups, dataset, judge, count, batch)
         planned["consistency"] = lambda: accuracy_consistency(model, guide, groups, dataset, judge, count, batch)
         planned["reconstruction_consistency"] = lambda: reconstruction_consistency(model, guide, dataset, judge, count, batch)
+        planned["swap_consistency"] = lambda: swap_consistency(model, guide, groups, dataset, judge, count, batch)
         planned["fixed_motion"] = lambda: fixed_motion_scores(model, guide, groups, dataset, judge, count, batch)
         planned["generation"] = lambda: generation_scores(model, judge, options.generated_sequences, dataset.seq_len, batch)
         planned["fvd"] = lambda: fvd_judge(model, judge, dataset, min(options.fvd_sequences, len(dataset)), batch, extractor=options.fvd_extractor)
@@ -103,7 +105,7 @@ def flatten(metrics: dict, prefix: str = "") -> dict:
     return flat
 
 
-TRACKED = ("dsa_table1", "consistency", "reconstruction_consistency", "fixed_motion", "embedding_accuracy", "gw_disentanglement",
+TRACKED = ("dsa_table1", "consistency", "reconstruction_consistency", "swap_consistency", "fixed_motion", "embedding_accuracy", "gw_disentanglement",
            "dsa_table2", "imputation")  # what eval_every tracks by default: everything but the prior-sample scores
 
 

@@ -16,7 +16,7 @@ from typing import Sequence
 import yaml
 
 FRACTION_ENDINGS = ("disagreement", "accuracy", "eer_static", "eer_dynamics")  # printed as percentages
-FRACTION_METRICS = ("consistency", "reconstruction_consistency")
+FRACTION_METRICS = ("consistency", "reconstruction_consistency", "swap_consistency")
 
 
 def run_overrides(run: Path) -> list[str]:

@@ -92,7 +92,7 @@ def plot_curves(csv_path: str | Path, png_path: str | Path) -> None:
 
 
 EVAL_HEADLINES = (".disagreement", ".accuracy", ".d_score", ".static_feature_accuracy", ".eer_static", ".eer_dynamics")
-EVAL_PER_FACTOR = ("eval.consistency.", "eval.reconstruction_consistency.")  # every column of these is a headline
+EVAL_PER_FACTOR = ("eval.consistency.", "eval.reconstruction_consistency.", "eval.swap_consistency.")  # every column of these is a headline
 
 
 def eval_panels(rows: list[dict[str, str]]) -> dict[str, dict[str, list[tuple[int, float]]]]:
