@@ -20,6 +20,7 @@ from inference.anneal import Annealer, SiteGroups
 from inference.distributed import Cluster
 from inference.errors import ConfigError
 from inference.latents import latent_sites, site_kls
+from inference.optim import ScaledLearningRates, check_lr_scale
 from inference.checkpoint import load_checkpoint, run_config
 from inference.trainer import CHECKPOINT_NAME, Trainer
 from models import MODELS
@@ -148,8 +149,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: t
         annealer = Annealer(list(model.latent_groups), schedules)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    optim = instantiate(cfg.optim)
-    check_optim_args(getattr(optim, "pt_optim_args", {}))
+    optim = build_optim(cfg.optim, model, guide)
     config = OmegaConf.to_container(cfg, resolve=True)
     trainer_cfg = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k not in (*EVALUATOR_KEYS, "distributed")}
     cluster = cluster or Cluster()
@@ -157,6 +157,20 @@ def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: t
         model, guide, train_set, optim, annealer, run_dir, seed=cfg.seed, device=device, preview=preview, config=config,
         evaluator=build_evaluator(cfg, device) if cluster.is_main else None, cluster=cluster, **trainer_cfg,
     )
+
+
+def build_optim(optim_cfg: DictConfig, model: nn.Module, guide: nn.Module):
+    """The Pyro optimiser of ``optim``; with ``optim.lr_scale`` ({module prefix: factor}) each module's lr is scaled."""
+    settings = OmegaConf.to_container(optim_cfg, resolve=True)
+    scales = settings.pop("lr_scale", None)
+    check_optim_args(settings.get("optim_args", {}))
+    if not scales:
+        return instantiate(OmegaConf.create(settings))
+    if not isinstance(settings.get("optim_args"), dict) or "lr" not in settings["optim_args"]:
+        raise ConfigError("optim.lr_scale scales optim.optim_args.lr, and this optimiser config has none")
+    names = [f"{owner}.{name}" for owner, module in (("model", model), ("guide", guide)) for name, _ in module.named_parameters()]
+    scaled = ScaledLearningRates(settings["optim_args"], check_lr_scale(scales, names))
+    return instantiate(OmegaConf.create(settings), _partial_=True)(optim_args=scaled)
 
 
 def check_optim_args(args: Any) -> None:
