@@ -17,6 +17,7 @@ import torch
 
 from inference.anneal import SiteGroups
 from inference.figures import save_rows, strip
+from inference.plotting import pyplot
 from inference.latents import (
     UseMeans, frames_last_sites, from_frames, generate_keeping, generate_sharing, group_latents, latent_sites, motion_groups,
     posterior_means, swap, to_frames,
@@ -24,15 +25,6 @@ from inference.latents import (
 
 MOTION_LABEL = "motion"
 
-
-def _pyplot():
-    """matplotlib's pyplot on the file-only Agg backend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 # --------------------------------------------------------------------------------------------------
@@ -76,7 +68,7 @@ def judged_classes_over_time(model: Callable, groups: SiteGroups, judge, share: 
 def save_judge_over_time(model: Callable, groups: SiteGroups, judge, seq_len: int, path: str | Path, repeats: int = 5, per_repeat: int = 20) -> dict[str, dict[str, float]]:
     """DSA Fig. 4: rows share f (top) or z (bottom); a panel per judge head plots each generation's predicted class
     over time, one colour per shared draw. Returns per row and head the fraction of sequences whose class never changes."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = {"shared static": ("static",), f"shared {MOTION_LABEL}": motion_groups(groups)}
     judged = {label: judged_classes_over_time(model, groups, judge, share, repeats, per_repeat, seq_len) for label, share in rows.items()}
     heads = list(next(iter(judged.values())))
@@ -170,7 +162,7 @@ def project_2d(points: np.ndarray) -> np.ndarray:
 
 def save_latent_trajectories(guide: Callable, groups: SiteGroups, x: torch.Tensor, path: str | Path) -> None:
     """G&W Fig. 8: per latent group, every test video's encoded frames as connected points (one colour per video)."""
-    plt = _pyplot()
+    plt = pyplot()
     encoded = {g: v for g, v in encoded_frames(guide, groups, x).items() if v is not None}
     fig, axes = plt.subplots(1, len(encoded), figsize=(3.6 * len(encoded), 3.4), squeeze=False)
     colours = plt.get_cmap("tab10")

@@ -8,6 +8,7 @@ import torch
 
 from inference.anneal import SiteGroups
 from inference.latents import reconstruct, swap
+from inference.plotting import pyplot
 
 
 def strip(frames: torch.Tensor) -> torch.Tensor:
@@ -19,13 +20,9 @@ def strip(frames: torch.Tensor) -> torch.Tensor:
     return padded.permute(2, 0, 3, 1).reshape(frames.shape[2], -1, 3)
 
 
-def save_rows(rows: list[tuple[str, torch.Tensor]], path: str | Path, title: str = "") -> None:
-    """Save labelled rows of sequences (each (T, C, H, W)) as one PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def rows_figure(rows: list[tuple[str, torch.Tensor]], title: str = ""):
+    """A matplotlib Figure of labelled rows of sequences (each (T, C, H, W)), time left to right."""
+    plt = pyplot()
     height = 0.4 + 0.95 * len(rows)
     fig, axes = plt.subplots(len(rows), 1, figsize=(1.6 + 0.9 * rows[0][1].shape[0], height), squeeze=False)
     for ax, (label, frames) in zip(axes[:, 0], rows):
@@ -35,8 +32,14 @@ def save_rows(rows: list[tuple[str, torch.Tensor]], path: str | Path, title: str
     if title:
         fig.suptitle(title, fontsize=9, y=1 - 0.1 / height)
     fig.subplots_adjust(left=1.5 / fig.get_figwidth(), right=0.99, top=1 - 0.4 / height, bottom=0.01, hspace=0.1)
+    return fig
+
+
+def save_rows(rows: list[tuple[str, torch.Tensor]], path: str | Path, title: str = "") -> None:
+    """Save labelled rows of sequences (each (T, C, H, W)) as one PNG."""
+    fig = rows_figure(rows, title)
     fig.savefig(path, dpi=80)
-    plt.close(fig)
+    pyplot().close(fig)
 
 
 @torch.no_grad()

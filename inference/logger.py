@@ -5,6 +5,8 @@ import csv
 import logging
 from pathlib import Path
 
+from inference.plotting import pyplot
+
 log = logging.getLogger(__name__)
 
 
@@ -61,10 +63,7 @@ class RunLogger:
 
 def plot_curves(csv_path: str | Path, png_path: str | Path) -> None:
     """Plot the ELBO and KL columns of a metrics CSV against step."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     with Path(csv_path).open(newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -123,10 +122,7 @@ def training_minutes(rows: list[dict[str, str]]) -> list[tuple[int, float]]:
 def plot_eval_curves(csv_path: str | Path, png_path: str | Path) -> bool:
     """The judged metrics logged by ``trainer.eval_every`` against step and training time, one panel per metric
     (False: none logged)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     with Path(csv_path).open(newline="") as handle:
