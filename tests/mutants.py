@@ -110,6 +110,17 @@ MUTANTS = (
     Mutant("a failed job takes its sweep down", "train.py",
            "        if sweeping:  # the sweep goes on", "        if False:  # the sweep goes on",
            ("tests/test_sweeps.py::test_joblib_sweep_outlives_a_failed_job_and_tables_it",)),
+    Mutant("swap check compares the attributes with the motion donor", "evaluation/protocols.py",
+           'source = real_donor if kept == ("static",) else real', "source = real",
+           ("tests/test_protocol_fidelity.py",)),
+    Mutant("lr_scale matches any name containing the prefix", "inference/optim.py",
+           'matches = [prefix for prefix in self.scales if name == prefix or name.startswith(prefix + ".")]',
+           "matches = [prefix for prefix in self.scales if prefix in name]",
+           ("tests/test_optim.py",)),
+    Mutant("Run.swap decodes the motion donor's static latent", "inference/run.py",
+           "swap(self.model, self.guide, self.groups, self.sequences(content), self.sequences(motion), motion_groups(self.groups))",
+           "swap(self.model, self.guide, self.groups, self.sequences(motion), self.sequences(content), motion_groups(self.groups))",
+           ("tests/test_run.py",)),
 )
 
 
