@@ -86,6 +86,14 @@ def _sequence_head_groups(judge, groups: SiteGroups) -> dict[str, tuple[str, ...
     return kept
 
 
+def _static_and_motion_heads(judge, groups: SiteGroups, needs: str) -> tuple[torch.device, dict[str, tuple[str, ...]]]:
+    """The judge's device and its sequence heads with the groups each should follow; ``needs`` says why a model without
+    a static latent does not apply."""
+    if "static" not in groups.names:
+        raise NotApplicable(f"{needs}, and this model has none (latent groups: {', '.join(groups.names)})")
+    return next(judge.parameters()).device, _sequence_head_groups(judge, groups)
+
+
 @torch.no_grad()
 def accuracy_consistency(model: Callable, guide: Callable, groups: SiteGroups, dataset: Dataset, judge, count: int,
                          batch_size: int = 32) -> dict[str, float]:
@@ -93,10 +101,7 @@ def accuracy_consistency(model: Callable, guide: Callable, groups: SiteGroups, d
     *sampled* sequence the judge puts in the class it gives the real one. For an identity factor the static latent
     is kept (posterior mean) and the motion latents are drawn from the prior; for the action the motion latents are
     kept and the static latent is drawn (``generate_keeping``). Keys are the data set's factor names."""
-    if "static" not in groups.names:
-        raise NotApplicable(f"accuracy consistency keeps or redraws the static latent, and this model has none (latent groups: {', '.join(groups.names)})")
-    device = next(judge.parameters()).device
-    heads = _sequence_head_groups(judge, groups)
+    device, heads = _static_and_motion_heads(judge, groups, "accuracy consistency keeps or redraws the static latent")
     pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
     for batch in batches(dataset, count, batch_size, device):
         real = judge.predict_sequences(batch["x"])
@@ -128,10 +133,7 @@ def swap_consistency(model: Callable, guide: Callable, groups: SiteGroups, datas
     with the static latent of the previous sequence of its batch (posterior means); per sequence-level judge head, the
     share of swaps the judge puts in the class of the factor's donor, the static donor for identity heads, the motion
     donor for motion heads. Prior draws of f (``dsa_table1``) can hide motion held in f; a swap uses real f's."""
-    if "static" not in groups.names:
-        raise NotApplicable(f"a swap exchanges the static latent, and this model has none (latent groups: {', '.join(groups.names)})")
-    device = next(judge.parameters()).device
-    heads = _sequence_head_groups(judge, groups)
+    device, heads = _static_and_motion_heads(judge, groups, "a swap exchanges the static latent")
     pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
     for batch in batches(dataset, count, batch_size, device):
         x = batch["x"]
