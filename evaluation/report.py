@@ -112,23 +112,25 @@ def content_lines(by_content: dict | None) -> list[str]:
             "so the gap is the word held in f.", ""]
 
 
-def reconstruction_section(metrics: dict) -> list[str]:
-    """The reconstruction check (ours; no paper reports it, so no paper column)."""
-    if "reconstruction_consistency" not in metrics:
+def per_factor_section(metrics: dict, key: str, heading: str) -> list[str]:
+    """One of our per-factor checks (no paper reports it, so no paper column): a heading and one share per factor."""
+    if key not in metrics:
         return []
-    return ["## Reconstruction consistency (ours, not a paper metric: the judge's class of the posterior-mean reconstruction "
-            "against its class of the real sequence; an upper bound for the accuracy consistency)", "",
-            ", ".join(f"{head} {value:.2%}" for head, value in metrics["reconstruction_consistency"].items()), ""]
+    return [f"## {heading}", "", ", ".join(f"{head} {value:.2%}" for head, value in metrics[key].items()), ""]
+
+
+def reconstruction_section(metrics: dict) -> list[str]:
+    """The reconstruction check (ours): an upper bound for the accuracy consistency."""
+    return per_factor_section(metrics, "reconstruction_consistency", "Reconstruction consistency (ours, not a paper metric: the judge's "
+                              "class of the posterior-mean reconstruction against its class of the real sequence; an upper bound for the "
+                              "accuracy consistency)")
 
 
 def swap_section(metrics: dict) -> list[str]:
-    """The swap check (ours; no paper number): does each factor follow the latent that should hold it?"""
-    if "swap_consistency" not in metrics:
-        return []
-    return ["## Swap consistency (ours, not a paper metric: each sequence's motion latents decoded with the next test "
-            "sequence's static latent; the share judged in the class of the factor's donor, the static one for identity, "
-            "the motion one for the action)", "",
-            ", ".join(f"{head} {value:.2%}" for head, value in metrics["swap_consistency"].items()), ""]
+    """The swap check (ours): does each factor follow the latent that should hold it?"""
+    return per_factor_section(metrics, "swap_consistency", "Swap consistency (ours, not a paper metric: each sequence's motion latents "
+                              "decoded with the previous test sequence's static latent; the share judged in the class of the factor's "
+                              "donor, the static one for identity, the motion one for the action)")
 
 
 def fixed_motion_section(metrics: dict) -> list[str]:
