@@ -15,8 +15,9 @@ from typing import Sequence
 
 import yaml
 
+from inference.logger import PER_FACTOR_METRICS
+
 FRACTION_ENDINGS = ("disagreement", "accuracy", "eer_static", "eer_dynamics")  # printed as percentages
-FRACTION_METRICS = ("consistency", "reconstruction_consistency", "swap_consistency")
 
 
 def run_overrides(run: Path) -> list[str]:
@@ -47,7 +48,7 @@ def judged_rows(run: Path, metrics: Sequence[str]) -> list[tuple[int, dict[str, 
 def shown(key: str, value: float) -> str:
     """A fraction as a percentage with one decimal, anything else with four significant digits."""
     metric = key.split(".", 1)[0]
-    if key.endswith(FRACTION_ENDINGS) or metric in FRACTION_METRICS:
+    if key.endswith(FRACTION_ENDINGS) or metric in PER_FACTOR_METRICS:
         return f"{100 * value:.1f}"
     return f"{value:.4g}"
 

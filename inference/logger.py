@@ -91,12 +91,12 @@ def plot_curves(csv_path: str | Path, png_path: str | Path) -> None:
 
 
 EVAL_HEADLINES = (".disagreement", ".accuracy", ".d_score", ".static_feature_accuracy", ".eer_static", ".eer_dynamics")
-EVAL_PER_FACTOR = ("eval.consistency.", "eval.reconstruction_consistency.", "eval.swap_consistency.")  # every column of these is a headline
+PER_FACTOR_METRICS = ("consistency", "reconstruction_consistency", "swap_consistency")  # one share per factor: every column a headline
 
 
 def eval_panels(rows: list[dict[str, str]]) -> dict[str, dict[str, list[tuple[int, float]]]]:
     """The judged headline columns of metrics.csv rows as {metric: {label: [(step, value), ...]}}, one panel per metric."""
-    columns = [k for k in (rows[0] if rows else {}) if k.startswith("eval.") and (k.endswith(EVAL_HEADLINES) or k.startswith(EVAL_PER_FACTOR))]
+    columns = [k for k in (rows[0] if rows else {}) if k.startswith("eval.") and (k.endswith(EVAL_HEADLINES) or k.startswith(tuple(f"eval.{m}." for m in PER_FACTOR_METRICS)))]
     panels: dict[str, dict[str, list[tuple[int, float]]]] = {}
     for key in columns:
         metric = key.split(".")[1]
