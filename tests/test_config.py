@@ -9,6 +9,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from data import DataError
+from evaluation.suite import judge_for
 from guides import valid_guides
 from inference.errors import ConfigError
 from models import MODELS
@@ -47,6 +48,19 @@ TINY_DATA = {  # per data set: the smallest subset its size knobs allow (TINY's 
     "pendulum": ["data.sequences_per_combination=2"],
     "spoken_digits": ["data.takes=[0,5]"],  # take 0 tests, take 5 trains: 60 recordings each
 }
+TINY_JUDGE = {  # per judge: the smallest judge that trains in seconds, for experiments that judge while training
+    "sprites": "{train_characters:2,test_characters:1,max_steps:2,min_accuracy:null}",
+    "mnist": "{train_sequences:8,test_sequences:4,max_steps:2,min_accuracy:null}",
+    "spoken_digits": "{takes:[0,5],test_takes:[0],max_steps:2,min_accuracy:null}",
+}
+
+
+def tiny_evaluation(cfg) -> list[str]:
+    """Overrides that shrink ``trainer.eval_every``'s judge and test subset, for experiments that set it."""
+    if not cfg.trainer.get("eval_every"):
+        return []
+    judge = judge_for(cfg.data)
+    return ["trainer.eval_sequences=4", *([f"trainer.eval_judge={TINY_JUDGE[judge[0]]}"] if isinstance(judge, tuple) else [])]
 
 
 def tiny(model: str, data: str = "sprites") -> list[str]:
@@ -82,8 +96,11 @@ def test_one_step_for_every_model_guide_pair(model, guide, tmp_path):
 def test_one_step_for_every_experiment(experiment, tmp_path):
     composed = compose_cfg([f"experiment={experiment}"])
     model = next(n for n, cls in MODELS.items() if cls.__name__ == composed.model._target_.rsplit(".", 1)[-1])
-    cfg = compose_cfg([f"experiment={experiment}", f"cache_dir={tmp_path / 'cache'}", *tiny(model, composed.data.name)])
+    cfg = compose_cfg([f"experiment={experiment}", f"cache_dir={tmp_path / 'cache'}", *tiny(model, composed.data.name),
+                       *tiny_evaluation(composed)])
     run(cfg, tmp_path / "run")
+    last_stage = sorted((tmp_path / "run").rglob("metrics.csv"))[-1]
+    assert ("eval." in last_stage.read_text().splitlines()[0]) == bool(composed.trainer.get("eval_every"))  # the judged metrics ran
 
 
 def test_guide_that_does_not_fit_is_one_line_error(tmp_path):
