@@ -105,6 +105,7 @@ def flatten(metrics: dict, prefix: str = "") -> dict:
     return flat
 
 
+JUDGED = ("dsa_table1", "consistency", "reconstruction_consistency", "swap_consistency", "fixed_motion", "generation", "fvd")  # need a judge
 TRACKED = ("dsa_table1", "consistency", "reconstruction_consistency", "swap_consistency", "fixed_motion", "embedding_accuracy", "gw_disentanglement",
            "dsa_table2", "imputation")  # what eval_every tracks by default: everything but the prior-sample scores
 
@@ -123,7 +124,7 @@ class TrainingEvaluator:
         self.train_cfg, self.test_set, self.device = train_cfg, test_set, device
         self.count = min(sequences, len(test_set))
         self.metrics = tuple(metrics) if metrics else TRACKED
-        judge = load_judge(train_cfg, judge_overrides, device)
+        judge = load_judge(train_cfg, judge_overrides, device) if set(self.metrics) & set(JUDGED) else None  # no judge trained for nothing
         self.judge = judge[0] if judge is not None else None
 
     def __call__(self, model, guide) -> dict[str, float]:
