@@ -16,7 +16,7 @@ from torch.utils.data import Dataset, default_collate
 from data import DataError
 from data.random_frames import frames_seen_by
 from guides import valid_guides
-from inference.anneal import Annealer, SiteGroups
+from inference.anneal import Annealer, SiteGroups, loss_terms, objective_groups
 from inference.distributed import Cluster
 from inference.errors import ConfigError
 from inference.latents import latent_sites, site_kls
@@ -111,6 +111,19 @@ def check_pair(model: nn.Module, guide: nn.Module, x: torch.Tensor) -> None:
                 raise ConfigError(f"latent site '{name}' of model '{model.name}' belongs to no latent group {model.latent_groups}")
         model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x)
         site_kls(model_trace, guide_trace)  # raises if any pair lacks an analytic KL
+    check_loss_terms(model, guide, model_sites, guide_trace)
+
+
+def check_loss_terms(model: nn.Module, guide: nn.Module, model_sites: dict, guide_trace: poutine.Trace) -> None:
+    """A loss term is a model-side ``pyro.factor``: one in the guide would be subtracted by the ELBO (sign flipped)."""
+    terms = SiteGroups(loss_terms(model), terms=loss_terms(model))
+    latent = sorted(name for name in model_sites if terms.index(name) is not None)
+    if latent:
+        raise ConfigError(f"loss terms of model '{model.name}' claim latent sites {latent}: a loss term names pyro.factor sites only")
+    in_guide = sorted(name for name, site in guide_trace.nodes.items() if site["type"] == "sample" and terms.index(name) is not None)
+    if in_guide:
+        raise ConfigError(f"guide '{guide.name}' has loss-term sites {in_guide} of model '{model.name}': put pyro.factor terms in the "
+                          "model (a guide's factor is subtracted by the ELBO)")
 
 
 def preview_batch(dataset: Dataset, count: int = 8, max_frames: int = 16) -> torch.Tensor | None:
@@ -146,7 +159,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: t
     settings: dict[str, Any] = instantiate(cfg.anneal, _convert_="all") or {}
     schedules = {group: schedule for group, schedule in settings.items() if callable(schedule)}  # skip e.g. `beta: 2`
     try:
-        annealer = Annealer(list(model.latent_groups), schedules)
+        annealer = Annealer(objective_groups(model).names, schedules)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     optim = build_optim(cfg.optim, model, guide)

@@ -55,15 +55,25 @@ def site_kls(model_trace: poutine.Trace, guide_trace: poutine.Trace) -> dict[str
 
 @torch.no_grad()
 def elbo_terms(model: Callable, guide: Callable, x: torch.Tensor, groups: SiteGroups) -> dict[str, float]:
-    """Unannealed per-sequence ELBO, reconstruction log-likelihood and KL per latent group (analytic)."""
+    """Unannealed per-sequence ELBO, reconstruction log-likelihood, KL per latent group (analytic) and, for a model
+    with loss terms (``groups.terms``), each term's value ``term_<group>`` and ``objective`` = ELBO + the terms."""
     model_trace, guide_trace = traces(model, guide, x)
     per_group: dict[str, float] = defaultdict(float)
     for name, kl in site_kls(model_trace, guide_trace).items():
         index = groups.index(name)
         per_group["kl_" + (groups.names[index] if index is not None else name)] += kl.sum().item() / x.shape[0]
-    recon = sum(site["log_prob_sum"].item() for site in model_trace.nodes.values() if site["type"] == "sample" and site["is_observed"])
+    recon, extra = 0.0, dict.fromkeys((f"term_{name}" for name in groups.names if name in groups.terms), 0.0)
+    for name, site in model_trace.nodes.items():
+        if site["type"] == "sample" and site["is_observed"]:
+            term = groups.term(name)
+            if term is None:
+                recon += site["log_prob_sum"].item()
+            else:
+                extra[f"term_{term}"] += site["log_prob_sum"].item() / x.shape[0]
     terms = {"recon": recon / x.shape[0], **per_group}
     terms["elbo"] = terms["recon"] - sum(v for k, v in per_group.items())
+    if extra:
+        terms |= {**extra, "objective": terms["elbo"] + sum(extra.values())}
     return terms
 
 

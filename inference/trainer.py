@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import Dataset, default_collate
 from tqdm import tqdm
 
-from inference.anneal import Annealed, Annealer, SiteGroups
+from inference.anneal import Annealed, Annealer, objective_groups
 from inference.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from inference.distributed import Cluster, DataParallelStep, rank_seed
 from data.errors import DataError
@@ -96,7 +96,12 @@ class Trainer:
             set_precision(precision, self.device, self.model, self.guide)  # networks in bf16; ELBO terms stay float32
         except ValueError as err:
             raise ConfigError(f"trainer.{err}") from None
-        self.groups = SiteGroups(model.latent_groups)
+        try:
+            self.groups = objective_groups(model)  # latent groups, then the model's loss terms: what is annealed and logged
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        if annealer.group_names != self.groups.names:
+            raise ConfigError(f"the annealer's groups {annealer.group_names} are not the model's {self.groups.names} (latent groups, then loss terms)")
         self.train_set, self.optim, self.annealer = train_set, optim, annealer
         self.run_dir = Path(run_dir)
         self.checkpoint_path = self.run_dir / "checkpoints" / CHECKPOINT_NAME

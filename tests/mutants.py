@@ -121,6 +121,14 @@ MUTANTS = (
            "swap(self.model, self.guide, self.groups, self.sequences(content), self.sequences(motion), motion_groups(self.groups))",
            "swap(self.model, self.guide, self.groups, self.sequences(motion), self.sequences(content), motion_groups(self.groups))",
            ("tests/test_run.py",)),
+    Mutant("loss terms are left unannealed (observed sites skipped)", "inference/anneal.py",
+           'if index is not None and msg["is_observed"] == (self.groups.names[index] in self.groups.terms):',
+           'if index is not None and not msg["is_observed"]:',
+           ("tests/test_loss_terms.py",)),
+    Mutant("a loss term is logged as reconstruction", "inference/latents.py",
+           "            if term is None:\n                recon += site[\"log_prob_sum\"].item()",
+           "            recon += site[\"log_prob_sum\"].item()\n            if term is None:\n                pass",
+           ("tests/test_loss_terms.py",)),
 )
 
 
