@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from pyro.poutine.messenger import Messenger
 
+from inference.batch import keyword_args
 from inference.schedules import Constant
 
 
@@ -78,16 +79,17 @@ class AnnealScale(Messenger):
 
 
 class Annealed(nn.Module):
-    """Wraps a model or guide ``fn(x)`` as ``fn(x, weights)`` running under :class:`AnnealScale`; a module, so an
+    """Wraps a model or guide ``fn(x)`` as ``fn(x, weights, **extras)`` running under :class:`AnnealScale`; a module, so an
     ``ELBOModule`` of two of them (data parallelism) holds the networks' parameters."""
 
     def __init__(self, fn: Callable, groups: SiteGroups) -> None:
         super().__init__()
         self.fn, self.groups = fn, groups
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor):
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, **extras):
+        """Run ``fn`` on x and the batch keys it takes (``extras``), under the weights."""
         with AnnealScale(self.groups, weights):
-            return self.fn(x)
+            return self.fn(x, **keyword_args(self.fn, extras))
 
 
 class Annealer:

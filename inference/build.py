@@ -17,6 +17,7 @@ from data import DataError
 from data.random_frames import frames_seen_by
 from guides import valid_guides
 from inference.anneal import Annealer, SiteGroups, loss_terms, objective_groups
+from inference.batch import batch_keys, check_batch_keys, collate, keyword_args, on_device, takes
 from inference.distributed import Cluster
 from inference.errors import ConfigError
 from inference.latents import latent_sites, site_kls
@@ -88,12 +89,14 @@ def _frame_kinds(model_cls: Any) -> tuple[str, ...]:
     return tuple(getattr(model_cls, "frame_kinds", ("image",)))
 
 
-def check_pair(model: nn.Module, guide: nn.Module, x: torch.Tensor) -> None:
-    """Trace model and guide on a small batch: same latent sites and shapes, every site in a group, analytic KLs."""
+def check_pair(model: nn.Module, guide: nn.Module, x: torch.Tensor, extras: dict | None = None) -> None:
+    """Trace model and guide on a small batch (``x`` and the batch keys they take, ``extras``): same latent sites and
+    shapes, every site in a group, analytic KLs, loss terms in the model only."""
     groups = SiteGroups(model.latent_groups)
+    model_args, guide_args = keyword_args(model, extras), keyword_args(guide, extras)
     with torch.no_grad(), poutine.block():
-        guide_trace = poutine.trace(guide).get_trace(x)
-        prior_trace = poutine.trace(model).get_trace(x)  # the model alone: its own site shapes
+        guide_trace = poutine.trace(guide).get_trace(x, **guide_args)
+        prior_trace = poutine.trace(model).get_trace(x, **model_args)  # the model alone: its own site shapes
         model_sites, guide_sites = latent_sites(prior_trace), latent_sites(guide_trace)
         if set(model_sites) != set(guide_sites):
             raise ConfigError(
@@ -109,7 +112,7 @@ def check_pair(model: nn.Module, guide: nn.Module, x: torch.Tensor) -> None:
                 )
             if groups.index(name) is None:
                 raise ConfigError(f"latent site '{name}' of model '{model.name}' belongs to no latent group {model.latent_groups}")
-        model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x)
+        model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x, **model_args)
         site_kls(model_trace, guide_trace)  # raises if any pair lacks an analytic KL
     check_loss_terms(model, guide, model_sites, guide_trace)
 
@@ -154,7 +157,9 @@ def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: t
     model, guide = build_model_and_guide(cfg, train_set)
     model.to(device), guide.to(device)
     train_set = frames_seen_by(model, train_set)  # unordered models train on a random subset of frames each step
-    check_pair(model, guide, default_collate([train_set[i] for i in range(min(2, len(train_set)))])["x"].to(device))
+    check_batch_keys(model, guide, batch_keys(train_set), f"data '{cfg.data.name}'")
+    wanted = tuple(sorted(set(takes(model)) | set(takes(guide))))
+    check_pair(model, guide, *on_device(*collate([train_set[i] for i in range(min(2, len(train_set)))], wanted), device))
     pyro.set_rng_seed(cfg.seed)  # the check consumed randomness; start training from the seed
     settings: dict[str, Any] = instantiate(cfg.anneal, _convert_="all") or {}
     schedules = {group: schedule for group, schedule in settings.items() if callable(schedule)}  # skip e.g. `beta: 2`

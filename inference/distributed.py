@@ -134,10 +134,10 @@ class DataParallelStep:
         self.parallel = DistributedDataParallel(self.module, device_ids=device_ids, static_graph=True)  # same sites every step
         self.optim, self.cluster = optim, cluster
 
-    def __call__(self, x: torch.Tensor, weights: torch.Tensor) -> float:
+    def __call__(self, x: torch.Tensor, weights: torch.Tensor, **extras) -> float:
         """The step's loss summed over every rank's sequences (what one process reports for the whole batch)."""
         with poutine.trace(param_only=True) as capture:
-            loss = self.parallel(x, weights)
+            loss = self.parallel(x, weights, **extras)
             (loss * self.cluster.world_size).backward()
         params = {site["value"].unconstrained() for site in capture.trace.nodes.values()}
         self.optim(params)

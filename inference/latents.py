@@ -11,6 +11,7 @@ from pyro.poutine.util import site_is_subsample
 from torch.distributions import kl_divergence
 
 from inference.anneal import SiteGroups
+from inference.batch import keyword_args
 
 
 class UseMeans(Messenger):
@@ -30,10 +31,11 @@ def latent_sites(trace: poutine.Trace) -> dict[str, dict]:
     }
 
 
-def traces(model: Callable, guide: Callable, x: torch.Tensor) -> tuple[poutine.Trace, poutine.Trace]:
-    """Guide trace and the model trace replayed on the guide's samples, log-probs computed."""
-    guide_trace = poutine.trace(guide).get_trace(x)
-    model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x)
+def traces(model: Callable, guide: Callable, x: torch.Tensor, extras: dict | None = None) -> tuple[poutine.Trace, poutine.Trace]:
+    """Guide trace and the model trace replayed on the guide's samples, log-probs computed; each program also gets
+    the batch keys it takes from ``extras``."""
+    guide_trace = poutine.trace(guide).get_trace(x, **keyword_args(guide, extras))
+    model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x, **keyword_args(model, extras))
     model_trace.compute_log_prob()
     return model_trace, guide_trace
 
@@ -54,10 +56,10 @@ def site_kls(model_trace: poutine.Trace, guide_trace: poutine.Trace) -> dict[str
 
 
 @torch.no_grad()
-def elbo_terms(model: Callable, guide: Callable, x: torch.Tensor, groups: SiteGroups) -> dict[str, float]:
+def elbo_terms(model: Callable, guide: Callable, x: torch.Tensor, groups: SiteGroups, extras: dict | None = None) -> dict[str, float]:
     """Unannealed per-sequence ELBO, reconstruction log-likelihood, KL per latent group (analytic) and, for a model
     with loss terms (``groups.terms``), each term's value ``term_<group>`` and ``objective`` = ELBO + the terms."""
-    model_trace, guide_trace = traces(model, guide, x)
+    model_trace, guide_trace = traces(model, guide, x, extras)
     per_group: dict[str, float] = defaultdict(float)
     for name, kl in site_kls(model_trace, guide_trace).items():
         index = groups.index(name)

@@ -16,10 +16,11 @@ import pyro
 import torch
 from pyro.infer import SVI, JitTraceMeanField_ELBO, TraceMeanField_ELBO
 from torch import nn
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from inference.anneal import Annealed, Annealer, objective_groups
+from inference.batch import collate, on_device, takes
 from inference.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from inference.distributed import Cluster, DataParallelStep, rank_seed
 from data.errors import DataError
@@ -115,6 +116,9 @@ class Trainer:
         if self.cluster.parallel and (batch_size % self.cluster.world_size or jit):
             raise ConfigError(f"data parallelism over {self.cluster.world_size} processes needs trainer.batch_size divisible by it "
                               f"(got {batch_size}) and trainer.jit=false")
+        self.takes = tuple(sorted(set(takes(model)) | set(takes(guide))))  # batch keys beyond x that model or guide take
+        if jit and self.takes:
+            raise ConfigError(f"trainer.jit=true traces x only; the model or guide takes batch keys {list(self.takes)}: use trainer.jit=false")
         self.elbo = JitTraceMeanField_ELBO(ignore_jit_warnings=True) if jit else TraceMeanField_ELBO()
         pyro.clear_param_store()  # params live in the modules; a stale store would shadow them
         warnings.filterwarnings("ignore", message=".*was not registered in the param store because requires_grad=False")
@@ -170,14 +174,18 @@ class Trainer:
     # ----- loop -----
     def batch(self, step: int, shard: bool = False) -> torch.Tensor:
         """Training sequences of ``step`` on the device; ``shard``: only this rank's contiguous share of them."""
+        return self.batch_with_keys(step, shard)[0]
+
+    def batch_with_keys(self, step: int, shard: bool = False) -> tuple[torch.Tensor, dict[str, Any]]:
+        """``batch`` and the other item keys the model or guide take (``takes``), collated on the device."""
         indices = self.order.indices(step)
         if shard:
             indices = indices.chunk(self.cluster.world_size)[self.cluster.rank]
-        x = default_collate([self.train_set[int(i)] for i in indices])["x"]
+        x, extras = collate([self.train_set[int(i)] for i in indices], self.takes)
         if not torch.isfinite(x).all():
             bad = sorted({int(indices[i]) for i in torch.nonzero(~torch.isfinite(x.flatten(1)).all(1)).flatten()})
             raise DataError(f"training sequences {bad[:5]} hold NaN or Inf values (step {step}); fix or remove them from the data")
-        return x.to(self.device)
+        return on_device(x, extras, self.device)
 
     def fit(self) -> dict[str, float]:
         """Run SVI from the current step to ``max_steps``; returns the last logged scalars."""
@@ -231,8 +239,8 @@ class Trainer:
         with self._diagnostics(), torch.no_grad():
             for start in range(0, count, self.order.batch_size):
                 chunk = range(start, min(start + self.order.batch_size, count))
-                x = default_collate([test_set[i] for i in chunk])["x"].to(self.device)
-                for key, value in elbo_terms(self.model, self.guide, x, self.groups).items():
+                x, extras = on_device(*collate([test_set[i] for i in chunk], self.takes), self.device)
+                for key, value in elbo_terms(self.model, self.guide, x, self.groups, extras).items():
                     totals[key] += value * len(chunk)
         terms = {f"test_{key}": value / count for key, value in totals.items()}
         terms["test_loss"] = -terms.pop("test_elbo")
@@ -245,8 +253,10 @@ class Trainer:
         try:
             if self.parallel_step is not None:
                 pyro.set_rng_seed(rank_seed(self.seed, step, self.cluster.rank))
-                return self.parallel_step(self.batch(step, shard=True), self.annealer.weights(step, self.device))
-            return self.svi.step(self.batch(step), self.annealer.weights(step, self.device))
+                x, extras = self.batch_with_keys(step, shard=True)
+                return self.parallel_step(x, self.annealer.weights(step, self.device), **extras)
+            x, extras = self.batch_with_keys(step)
+            return self.svi.step(x, self.annealer.weights(step, self.device), **extras)
         except ValueError:
             if self._parameters_finite():
                 raise
@@ -278,7 +288,8 @@ class Trainer:
 
     def _log(self, logger: RunLogger, sec_per_step: float, evaluate: bool = False) -> dict[str, float]:
         with self._diagnostics():
-            terms = elbo_terms(self.model, self.guide, self.batch(self.step), self.groups)
+            x, extras = self.batch_with_keys(self.step)
+            terms = elbo_terms(self.model, self.guide, x, self.groups, extras)
             if evaluate:
                 terms |= self._evaluate()
         scalars = {

@@ -129,6 +129,10 @@ MUTANTS = (
            "            if term is None:\n                recon += site[\"log_prob_sum\"].item()",
            "            recon += site[\"log_prob_sum\"].item()\n            if term is None:\n                pass",
            ("tests/test_loss_terms.py",)),
+    Mutant("a guide's batch keys go to the model too", "inference/batch.py",
+           "return {key: extras[key] for key in takes(fn) if extras and key in extras}",
+           "return {key: value for key, value in (extras or {}).items() if key in takes(fn) or takes(fn)}",
+           ("tests/test_batch_keys.py",)),
 )
 
 
