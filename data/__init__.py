@@ -6,27 +6,21 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from .bouncing_ball import BouncingBallDataset
-from .bouncing_mnist import BouncingMNISTDataset
+from inference.registry import discover, unique_by
+
 from .errors import DataError
-from .fsdd import SpokenDigitsDataset
-from .moving_mnist import MovingMNISTDataset
-from .pendulum import PendulumDataset
-from .sprites import SpritesDataset, SpritesHelmingerDataset, SpritesVDSMDataset
-from .video_folder import VideoFolderDataset
+
+
+def _is_dataset(cls: type) -> bool:
+    """A data set: a ``Dataset`` with a registry ``name`` (the ``data.name`` of its config, also its cache-entry name)."""
+    return issubclass(cls, Dataset) and isinstance(getattr(cls, "name", None), str) and cls.name != ""
+
 
 DATASETS: dict[str, type[Dataset]] = {
-    "sprites": SpritesDataset,  # DSA §4.1
-    "sprites_vdsm": SpritesVDSMDataset,  # VDSM §4
-    "sprites_helminger": SpritesHelmingerDataset,  # Helminger et al. App. A
-    "moving_mnist": MovingMNISTDataset,  # Helminger App. A, VDSM §4
-    "bouncing_mnist": BouncingMNISTDataset,  # Grathwohl & Wilson §4
-    "bouncing_ball": BouncingBallDataset,  # DSA §4.3
-    "pendulum": PendulumDataset,  # VDSM §4
-    "spoken_digits": SpokenDigitsDataset,  # DSA §4.2 (FSDD in place of TIMIT)
-    "video_folder": VideoFolderDataset,  # your own videos (e.g. MUG, Aff-Wild)
-}
-__all__ = ["DATASETS", "DataError", "build_dataset", *(cls.__name__ for cls in DATASETS.values())]
+    cls.name: cls for cls in unique_by(discover(__name__, _is_dataset), lambda cls: [cls.name], "data sets")
+}  # every data set class of this package's modules (sprites, sprites_vdsm, sprites_helminger, moving_mnist,
+#    bouncing_mnist, bouncing_ball, pendulum, spoken_digits, video_folder): a new data set is a new file
+__all__ = ["DATASETS", "DataError", "build_dataset"]
 
 
 def build_dataset(name: str, split: str, **kwargs: Any) -> Dataset:

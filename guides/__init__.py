@@ -4,19 +4,16 @@ from __future__ import annotations
 from torch import nn
 
 from inference.errors import ConfigError
-from guides.deterministic_dynamics import GlobalDynamicsFactorisedGuide, GlobalDynamicsFullGuide
-from guides.dsa import DSAFactorisedGuide, DSAFullGuide
-from guides.frame_gaussian import FrameGaussianGuide, SequenceGaussianGuide
-from guides.unordered import UnorderedFactorisedGuide, UnorderedFullGuide
-from guides.vdsm import VDSMFactorisedGuide, VDSMFullGuide, VDSMPretrainGuide
+from inference.registry import discover, named, unique_by
 
-GUIDES: list[type[nn.Module]] = [
-    DSAFactorisedGuide, DSAFullGuide,
-    FrameGaussianGuide, SequenceGaussianGuide,
-    UnorderedFactorisedGuide, UnorderedFullGuide,
-    GlobalDynamicsFactorisedGuide, GlobalDynamicsFullGuide,
-    VDSMPretrainGuide, VDSMFactorisedGuide, VDSMFullGuide,
-]
+
+def _is_guide(cls: type) -> bool:
+    """A guide: an ``nn.Module`` with the ``name`` users type and the models it ``fits`` (ARCHITECTURE.md)."""
+    return issubclass(cls, nn.Module) and named(cls) and bool(getattr(cls, "fits", None))
+
+
+GUIDES: list[type[nn.Module]] = unique_by(discover(__name__, _is_guide), lambda cls: [(cls.name, model) for model in cls.fits],
+                                          "guides")  # every guide class of this package's modules: a new guide is a new file
 
 
 def valid_guides(model_name: str) -> list[str]:

@@ -4,15 +4,17 @@ from __future__ import annotations
 from torch import nn
 
 from inference.errors import ConfigError
-from models.deterministic_dynamics import LSTMC, LSTMF
-from models.dsa import DSA
-from models.hierarchical_vae import FrameVAE, HierarchicalVAE, SlowFeatureVAE
-from models.unordered import UnorderedModel
-from models.vdsm import VDSM, VDSMPretrain
+from inference.registry import discover, named, unique_by
+
+
+def _is_model(cls: type) -> bool:
+    """A generative model: an ``nn.Module`` with a registry ``name`` and its ``latent_groups`` (ARCHITECTURE.md)."""
+    return issubclass(cls, nn.Module) and named(cls) and bool(getattr(cls, "latent_groups", None))
+
 
 MODELS: dict[str, type[nn.Module]] = {
-    cls.name: cls for cls in (DSA, LSTMF, LSTMC, HierarchicalVAE, FrameVAE, SlowFeatureVAE, UnorderedModel, VDSMPretrain, VDSM)
-}
+    cls.name: cls for cls in unique_by(discover(__name__, _is_model), lambda cls: [cls.name], "models")
+}  # every model class of this package's modules: a new model is a new file
 
 
 def model_class(name: str) -> type[nn.Module]:
