@@ -4,14 +4,13 @@
 scaling only the model would leave the KL unannealed; the trainer wraps both programs.
 Weights enter as one tensor argument so a JIT-compiled ELBO does not recompile each step.
 
-A model may also declare extra objective terms (``loss_terms``: group name -> regex of its own ``pyro.factor``
-sites, e.g. a later paper's mutual-information bonus). A model-side factor of value v adds v to the objective the
-ELBO maximises (the loss falls by v); each term group is annealed by its own schedule like a latent group.
+A model's extra objective terms (``inference/objective.py``) get weights too: the annealer's groups are the latent
+groups, then the term names (``objective_groups``), and ``AnnealScale`` reads the first of those weights only.
 """
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Mapping
 
 import torch
 from torch import nn
@@ -22,14 +21,10 @@ from inference.schedules import Constant
 
 
 class SiteGroups:
-    """Resolves a sample site's name to the index of the group whose regex fully matches it; the groups named in
-    ``terms`` claim observed ``pyro.factor`` sites (extra objective terms), the others latent sites."""
+    """Resolves a sample site's name to the index of the latent group whose regex fully matches it."""
 
-    def __init__(self, groups: Mapping[str, str], terms: Iterable[str] = ()) -> None:
+    def __init__(self, groups: Mapping[str, str]) -> None:
         self.names = list(groups)
-        self.terms = frozenset(terms)
-        if not self.terms <= set(self.names):
-            raise ValueError(f"loss-term groups {sorted(self.terms - set(self.names))} are not among the groups {self.names}")
         self._patterns = [re.compile(pattern) for pattern in groups.values()]
         self._cache: dict[str, int | None] = {}
 
@@ -42,39 +37,33 @@ class SiteGroups:
             self._cache[site] = hits[0] if hits else None
         return self._cache[site]
 
-    def term(self, site: str) -> str | None:
-        """The loss-term group that claims ``site``, or None."""
-        index = self.index(site)
-        return self.names[index] if index is not None and self.names[index] in self.terms else None
+
+def loss_terms(model: object) -> tuple[str, ...]:
+    """The names of the extra objective terms a model declares (``loss_terms``; none by default)."""
+    return tuple(getattr(model, "loss_terms", None) or ())
 
 
-def loss_terms(model: object) -> dict[str, str]:
-    """Extra objective terms a model declares: group name -> regex of its own ``pyro.factor`` sites (none by default)."""
-    return dict(getattr(model, "loss_terms", None) or {})
-
-
-def objective_groups(model: object) -> SiteGroups:
-    """What the trainer anneals and logs: the model's latent groups, then its loss-term groups."""
+def objective_groups(model: object) -> list[str]:
+    """What the trainer anneals and logs, in the order of the weight vector: the latent groups, then the loss terms."""
     terms = loss_terms(model)
     clash = sorted(set(terms) & set(model.latent_groups))
     if clash:
         raise ValueError(f"model '{getattr(model, 'name', type(model).__name__)}' names {clash} both a latent group and a loss term")
-    return SiteGroups({**model.latent_groups, **terms}, terms=terms)
+    return [*model.latent_groups, *terms]
 
 
 class AnnealScale(Messenger):
-    """Multiplies the scale of each latent site, and of each loss-term factor, by its group's weight (a poutine.scale
-    per group); other observed sites (the data) keep their scale."""
+    """Multiplies the scale of each unobserved sample site by its group's weight (a poutine.scale per group)."""
 
     def __init__(self, groups: SiteGroups, weights: torch.Tensor) -> None:
         super().__init__()
         self.groups, self.weights = groups, weights
 
     def _process_message(self, msg: dict) -> None:
-        if msg["type"] != "sample":
+        if msg["type"] != "sample" or msg["is_observed"]:
             return
         index = self.groups.index(msg["name"])
-        if index is not None and msg["is_observed"] == (self.groups.names[index] in self.groups.terms):
+        if index is not None:
             msg["scale"] = self.weights[index] * msg["scale"]
 
 

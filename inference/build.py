@@ -16,11 +16,12 @@ from torch.utils.data import Dataset, default_collate
 from data import DataError
 from data.random_frames import frames_seen_by
 from guides import valid_guides
-from inference.anneal import Annealer, SiteGroups, loss_terms, objective_groups
+from inference.anneal import Annealer, SiteGroups, objective_groups
 from inference.batch import batch_keys, check_batch_keys, collate, keyword_args, on_device, takes
 from inference.distributed import Cluster
 from inference.errors import ConfigError
 from inference.latents import latent_sites, site_kls
+from inference.objective import TermError, term_values
 from inference.optim import ScaledLearningRates, check_lr_scale
 from inference.checkpoint import load_checkpoint, run_config
 from inference.trainer import CHECKPOINT_NAME, Trainer
@@ -91,7 +92,7 @@ def _frame_kinds(model_cls: Any) -> tuple[str, ...]:
 
 def check_pair(model: nn.Module, guide: nn.Module, x: torch.Tensor, extras: dict | None = None) -> None:
     """Trace model and guide on a small batch (``x`` and the batch keys they take, ``extras``): same latent sites and
-    shapes, every site in a group, analytic KLs, loss terms in the model only."""
+    shapes, every site in a group, analytic KLs, the model's extra loss terms as declared (one value per sequence)."""
     groups = SiteGroups(model.latent_groups)
     model_args, guide_args = keyword_args(model, extras), keyword_args(guide, extras)
     with torch.no_grad(), poutine.block():
@@ -114,19 +115,10 @@ def check_pair(model: nn.Module, guide: nn.Module, x: torch.Tensor, extras: dict
                 raise ConfigError(f"latent site '{name}' of model '{model.name}' belongs to no latent group {model.latent_groups}")
         model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x, **model_args)
         site_kls(model_trace, guide_trace)  # raises if any pair lacks an analytic KL
-    check_loss_terms(model, guide, model_sites, guide_trace)
-
-
-def check_loss_terms(model: nn.Module, guide: nn.Module, model_sites: dict, guide_trace: poutine.Trace) -> None:
-    """A loss term is a model-side ``pyro.factor``: one in the guide would be subtracted by the ELBO (sign flipped)."""
-    terms = SiteGroups(loss_terms(model), terms=loss_terms(model))
-    latent = sorted(name for name in model_sites if terms.index(name) is not None)
-    if latent:
-        raise ConfigError(f"loss terms of model '{model.name}' claim latent sites {latent}: a loss term names pyro.factor sites only")
-    in_guide = sorted(name for name, site in guide_trace.nodes.items() if site["type"] == "sample" and terms.index(name) is not None)
-    if in_guide:
-        raise ConfigError(f"guide '{guide.name}' has loss-term sites {in_guide} of model '{model.name}': put pyro.factor terms in the "
-                          "model (a guide's factor is subtracted by the ELBO)")
+        try:
+            term_values(model, guide, model_trace, guide_trace, x, extras)  # the declared terms, one value per sequence
+        except TermError as err:
+            raise ConfigError(str(err)) from None
 
 
 def preview_batch(dataset: Dataset, count: int = 8, max_frames: int = 16) -> torch.Tensor | None:
@@ -164,7 +156,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: t
     settings: dict[str, Any] = instantiate(cfg.anneal, _convert_="all") or {}
     schedules = {group: schedule for group, schedule in settings.items() if callable(schedule)}  # skip e.g. `beta: 2`
     try:
-        annealer = Annealer(objective_groups(model).names, schedules)
+        annealer = Annealer(objective_groups(model), schedules)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     optim = build_optim(cfg.optim, model, guide)

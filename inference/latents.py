@@ -12,6 +12,7 @@ from torch.distributions import kl_divergence
 
 from inference.anneal import SiteGroups
 from inference.batch import keyword_args
+from inference.objective import term_values
 
 
 class UseMeans(Messenger):
@@ -58,22 +59,16 @@ def site_kls(model_trace: poutine.Trace, guide_trace: poutine.Trace) -> dict[str
 @torch.no_grad()
 def elbo_terms(model: Callable, guide: Callable, x: torch.Tensor, groups: SiteGroups, extras: dict | None = None) -> dict[str, float]:
     """Unannealed per-sequence ELBO, reconstruction log-likelihood, KL per latent group (analytic) and, for a model
-    with loss terms (``groups.terms``), each term's value ``term_<group>`` and ``objective`` = ELBO + the terms."""
+    with extra objective terms (``inference/objective.py``), each term ``term_<name>`` and ``objective`` = ELBO + terms."""
     model_trace, guide_trace = traces(model, guide, x, extras)
     per_group: dict[str, float] = defaultdict(float)
     for name, kl in site_kls(model_trace, guide_trace).items():
         index = groups.index(name)
         per_group["kl_" + (groups.names[index] if index is not None else name)] += kl.sum().item() / x.shape[0]
-    recon, extra = 0.0, dict.fromkeys((f"term_{name}" for name in groups.names if name in groups.terms), 0.0)
-    for name, site in model_trace.nodes.items():
-        if site["type"] == "sample" and site["is_observed"]:
-            term = groups.term(name)
-            if term is None:
-                recon += site["log_prob_sum"].item()
-            else:
-                extra[f"term_{term}"] += site["log_prob_sum"].item() / x.shape[0]
+    recon = sum(site["log_prob_sum"].item() for site in model_trace.nodes.values() if site["type"] == "sample" and site["is_observed"])
     terms = {"recon": recon / x.shape[0], **per_group}
     terms["elbo"] = terms["recon"] - sum(v for k, v in per_group.items())
+    extra = {f"term_{name}": value.mean().item() for name, value in term_values(model, guide, model_trace, guide_trace, x, extras).items()}
     if extra:
         terms |= {**extra, "objective": terms["elbo"] + sum(extra.values())}
     return terms

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from inference.anneal import Annealed, Annealer, objective_groups
+from inference.anneal import Annealed, Annealer, SiteGroups, loss_terms, objective_groups
 from inference.batch import collate, on_device, takes
 from inference.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from inference.distributed import Cluster, DataParallelStep, rank_seed
@@ -28,6 +28,7 @@ from data.random_frames import frames_seen_by
 from inference.errors import CheckpointError, ConfigError, NonFiniteLoss
 from inference.figures import save_reconstruction_and_swap
 from inference.latents import elbo_terms
+from inference.objective import ELBOWithTerms
 from inference.logger import RunLogger, plot_curves, plot_eval_curves
 from inference.precision import set_precision
 
@@ -97,12 +98,13 @@ class Trainer:
             set_precision(precision, self.device, self.model, self.guide)  # networks in bf16; ELBO terms stay float32
         except ValueError as err:
             raise ConfigError(f"trainer.{err}") from None
+        self.groups = SiteGroups(model.latent_groups)
         try:
-            self.groups = objective_groups(model)  # latent groups, then the model's loss terms: what is annealed and logged
+            weighted = objective_groups(model)  # the weight vector: latent groups, then the model's extra loss terms
         except ValueError as err:
             raise ConfigError(str(err)) from None
-        if annealer.group_names != self.groups.names:
-            raise ConfigError(f"the annealer's groups {annealer.group_names} are not the model's {self.groups.names} (latent groups, then loss terms)")
+        if annealer.group_names != weighted:
+            raise ConfigError(f"the annealer's groups {annealer.group_names} are not the model's {weighted} (latent groups, then loss terms)")
         self.train_set, self.optim, self.annealer = train_set, optim, annealer
         self.run_dir = Path(run_dir)
         self.checkpoint_path = self.run_dir / "checkpoints" / CHECKPOINT_NAME
@@ -119,7 +121,13 @@ class Trainer:
         self.takes = tuple(sorted(set(takes(model)) | set(takes(guide))))  # batch keys beyond x that model or guide take
         if jit and self.takes:
             raise ConfigError(f"trainer.jit=true traces x only; the model or guide takes batch keys {list(self.takes)}: use trainer.jit=false")
-        self.elbo = JitTraceMeanField_ELBO(ignore_jit_warnings=True) if jit else TraceMeanField_ELBO()
+        if jit and loss_terms(model):
+            raise ConfigError(f"trainer.jit=true traces the ELBO only; model '{model.name}' has loss terms {list(loss_terms(model))}: "
+                              "use trainer.jit=false")
+        if loss_terms(model):
+            self.elbo = ELBOWithTerms(model, guide, len(model.latent_groups))
+        else:
+            self.elbo = JitTraceMeanField_ELBO(ignore_jit_warnings=True) if jit else TraceMeanField_ELBO()
         pyro.clear_param_store()  # params live in the modules; a stale store would shadow them
         warnings.filterwarnings("ignore", message=".*was not registered in the param store because requires_grad=False")
         self.svi = SVI(Annealed(self.model, self.groups), Annealed(self.guide, self.groups), optim, loss=self.elbo)

@@ -6,12 +6,11 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from inference.anneal import Annealer
+from inference.anneal import Annealer, SiteGroups, objective_groups
 from inference.batch import batch_keys, check_batch_keys
 from inference.errors import ConfigError
 from inference.latents import elbo_terms
 from inference.trainer import Trainer
-from inference.anneal import objective_groups
 
 pyro.enable_validation(True)
 
@@ -64,7 +63,7 @@ class IndexGuide(nn.Module):
 
 
 def trainer_for(tmp_path, model, guide, data, **options):
-    return Trainer(model, guide, data, pyro.optim.Adam({"lr": 0.05}), Annealer(objective_groups(model).names, {}), tmp_path,
+    return Trainer(model, guide, data, pyro.optim.Adam({"lr": 0.05}), Annealer(objective_groups(model), {}), tmp_path,
                    max_steps=3, batch_size=4, log_every=1, progress=False, **options)
 
 
@@ -84,8 +83,8 @@ def test_the_logged_elbo_uses_the_keys(tmp_path):
     trainer.fit()
     assert all(seen is not None for seen in model.seen)  # training steps, log rows and the test loss all passed shift
     x, shift = data.x[:4], data.shift[:4]
-    with_key = elbo_terms(model, guide, x, objective_groups(model), {"shift": shift, "index": torch.arange(4)})
-    without = elbo_terms(model, guide, x, objective_groups(model))
+    with_key = elbo_terms(model, guide, x, SiteGroups(model.latent_groups), {"shift": shift, "index": torch.arange(4)})
+    without = elbo_terms(model, guide, x, SiteGroups(model.latent_groups))
     assert with_key["recon"] > without["recon"]  # x sits at its shift: the model that knows it explains x better
 
 
