@@ -134,6 +134,12 @@ MUTANTS = (
            "return {key: extras[key] for key in takes(fn) if extras and key in extras}",
            "return {key: value for key, value in (extras or {}).items() if key in takes(fn) or takes(fn)}",
            ("tests/test_batch_keys.py",)),
+    Mutant("C-DSVAE compares s on the motion view", "models/cdsvae.py",
+           "s_content, _ = guide.posterior_means(content_view(x))", "s_content, _ = guide.posterior_means(motion_view(x))",
+           ("tests/test_cdsvae.py",)),
+    Mutant("C-DSVAE's I(s; z) leaves out the joint's static part", "models/cdsvae.py",
+           "joint = torch.logsumexp(log_s.unsqueeze(-1) + log_z, dim=1) - norm", "joint = torch.logsumexp(log_z, dim=1) - norm",
+           ("tests/test_cdsvae.py",)),
 )
 
 

@@ -5,7 +5,7 @@ import textwrap
 import pytest
 
 from data import DATASETS
-from guides import GUIDES
+from guides import GUIDES, valid_guides
 from inference.registry import discover, named, unique_by
 from models import MODELS
 
@@ -57,7 +57,8 @@ def test_two_files_registering_one_name_are_refused(on_path):
 
 
 def test_the_zoo_registries_hold_every_paper_model_guide_and_data_set():
-    assert set(MODELS) == {"dsa", "lstm_f", "lstm_c", "hierarchical_vae", "frame_vae", "slow_vae", "unordered", "vdsm_pretrain", "vdsm"}
-    assert len(GUIDES) == 11 and len({(g.name, m) for g in GUIDES for m in g.fits}) == sum(len(g.fits) for g in GUIDES)
-    assert set(DATASETS) == {"sprites", "sprites_vdsm", "sprites_helminger", "moving_mnist", "bouncing_mnist", "bouncing_ball",
+    assert set(MODELS) >= {"dsa", "lstm_f", "lstm_c", "hierarchical_vae", "frame_vae", "slow_vae", "unordered", "vdsm_pretrain", "vdsm"}
+    assert {(g.name, m) for g in GUIDES for m in g.fits} >= {("factorised", "dsa"), ("full", "dsa"), ("full", "vdsm"), ("full", "unordered")}
+    assert all(valid_guides(model) for model in MODELS)  # every model has a guide
+    assert set(DATASETS) >= {"sprites", "sprites_vdsm", "sprites_helminger", "moving_mnist", "bouncing_mnist", "bouncing_ball",
                              "pendulum", "spoken_digits", "video_folder"}
