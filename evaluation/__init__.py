@@ -1,1 +1,1 @@
-"""Evaluation harness (issue 4): the papers' metrics (metrics.py) and judges (judges.py)."""
+"""Evaluation harness (issue 4): the papers' metrics (metrics.py) and judges (judges/)."""

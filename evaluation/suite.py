@@ -35,7 +35,7 @@ class MetricOptions:
 
 
 def judge_for(data: DictConfig) -> tuple[str, dict] | str:
-    """The judge (evaluation/judges.py) that fits this data set and the settings that make it match, or why none does."""
+    """The judge (evaluation/judges/) that fits this data set and the settings that make it match, or why none does."""
     if data.name in ("sprites", "sprites_vdsm"):
         return "sprites", {"dataset": data.name}
     if data.name == "bouncing_mnist" or (data.name == "moving_mnist" and data.get("num_digits") == 1):

@@ -1,4 +1,4 @@
-"""Judges (evaluation/judges.py): degradations, prediction shapes, cache reuse and repair, threshold, no test leak."""
+"""Judges (evaluation/judges/): degradations, prediction shapes, cache reuse and repair, threshold, no test leak."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -43,13 +43,13 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def fit_calls(monkeypatch: pytest.MonkeyPatch) -> list[judges.LabelledData]:
     """Record the data every call of the trainer receives."""
     calls: list[judges.LabelledData] = []
-    real_fit = judges.fit
+    real_fit = judges.training.fit
 
     def recording_fit(judge, data, *args, **kwargs):
         calls.append(data)
         return real_fit(judge, data, *args, **kwargs)
 
-    monkeypatch.setattr(judges, "fit", recording_fit)
+    monkeypatch.setattr(judges.training, "fit", recording_fit)  # where train_and_report looks it up
     return calls
 
 
