@@ -32,7 +32,6 @@ selected files; splits and normalisation are cheap and computed on load.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import re
@@ -45,6 +44,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .cache import load_or_build
+from . import raw_files
 from .errors import DataError
 
 RAW_DIR = Path(__file__).resolve().parent / "raw" / "fsdd"
@@ -146,11 +146,7 @@ def segment_starts(n_frames: int, segment_hop: int) -> range:
 
 def read_checksums(raw_dir: Path = RAW_DIR) -> dict[str, str]:
     """Return {relative path: sha256} from a SHA256SUMS file."""
-    sums = Path(raw_dir) / "SHA256SUMS"
-    if not sums.is_file():
-        raise DataError(f"missing {sums}; restore data/raw/fsdd from git")
-    entries = (line.split(maxsplit=1) for line in sums.read_text().splitlines() if line.strip())
-    return {path.strip().lstrip("*"): digest for digest, path in entries}
+    return raw_files.read_checksums(raw_dir, "data/raw/fsdd")
 
 
 def selected_files(takes: Sequence[int]) -> list[tuple[int, int, int]]:
@@ -160,20 +156,12 @@ def selected_files(takes: Sequence[int]) -> list[tuple[int, int, int]]:
 
 def recordings_digest(files: Iterable[tuple[int, int, int]]) -> str:
     """Return a digest of the expected checksums of the given recordings, for cache keys."""
-    sums = read_checksums(RAW_DIR)
-    lines = "".join(f"{sums.get(file_name(*f), 'missing')}  {file_name(*f)}\n" for f in files)
-    return hashlib.sha256(lines.encode()).hexdigest()[:16]
+    return raw_files.listed_digest(read_checksums(RAW_DIR), (file_name(*f) for f in files))
 
 
 def verified_bytes(raw_dir: Path, rel: str, sums: dict[str, str]) -> bytes:
     """Read one recording and check it against the repository's SHA256SUMS."""
-    path = raw_dir / rel
-    if not path.is_file():
-        raise DataError(f"missing FSDD recording {path}; restore data/raw/fsdd from git or use download=true")
-    payload = path.read_bytes()
-    if rel not in sums or hashlib.sha256(payload).hexdigest() != sums[rel]:
-        raise DataError(f"FSDD recording {path} fails its SHA256SUMS check; restore it from git or re-download")
-    return payload
+    return raw_files.verified_bytes(raw_dir / rel, sums.get(rel), "FSDD recording", "restore data/raw/fsdd from git or use download=true")
 
 
 def download_recordings(
@@ -183,24 +171,12 @@ def download_recordings(
 
     The expected hashes always come from this repository's data/raw/fsdd/SHA256SUMS.
     """
-    from urllib.request import urlopen
-
     dest = Path(dest)
     sums = read_checksums(RAW_DIR)
     wanted = [file_name(*f) for f in selected_files(check_takes(takes))]
     for rel in wanted:
-        target = dest / rel
-        if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == sums[rel]:
-            continue
-        try:
-            with urlopen(url.format(path=rel), timeout=60) as response:
-                payload = response.read()
-        except OSError as err:
-            raise DataError(f"could not download {url.format(path=rel)}: {err}") from err
-        if hashlib.sha256(payload).hexdigest() != sums[rel]:
-            raise DataError(f"downloaded {rel} does not match its SHA256SUMS entry; not using it")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(payload)
+        if not raw_files.holds(dest / rel, sums[rel]):
+            raw_files.write_atomically(dest / rel, raw_files.download_verified([url.format(path=rel)], sums[rel], rel))
     (dest / "SHA256SUMS").write_text("".join(f"{sums[rel]}  {rel}\n" for rel in sorted(sums)))
     return dest
 

@@ -10,14 +10,13 @@ torchvision uses, for installs without the vendored copy.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import struct
 from pathlib import Path
-from urllib.request import urlopen  # a module attribute, so tests can fake the network
 
 import numpy as np
 
+from . import raw_files
 from .errors import DataError
 
 RAW_DIR = Path(__file__).resolve().parent / "raw" / "mnist"
@@ -62,30 +61,19 @@ def parse_idx(payload: bytes) -> np.ndarray:
 
 def read_checksums() -> dict[str, str]:
     """Return {file name: sha256} from the repository's data/raw/mnist/SHA256SUMS."""
-    sums = RAW_DIR / "SHA256SUMS"
-    if not sums.is_file():
-        raise DataError(f"missing {sums}; restore data/raw/mnist from git")
-    entries = (line.split(maxsplit=1) for line in sums.read_text().splitlines() if line.strip())
-    return {name.strip().lstrip("*"): digest for digest, name in entries}
+    return raw_files.read_checksums(RAW_DIR, "data/raw/mnist")
 
 
 def files_digest() -> str:
     """Return a short digest of the four files' listed checksums, for cache keys."""
-    sums = read_checksums()
-    lines = "".join(f"{sums.get(name, 'missing')}  {name}\n" for name in FILES.values())
-    return hashlib.sha256(lines.encode()).hexdigest()[:16]
+    return raw_files.listed_digest(read_checksums(), FILES.values())
 
 
 def verified_bytes(raw_dir: Path, name: str) -> tuple[bytes, str]:
     """Read one raw file and check it against SHA256SUMS; return (bytes, sha256)."""
-    path = raw_dir / name
-    if not path.is_file():
-        raise DataError(f"missing MNIST file {path}; restore data/raw/mnist from git or use data.mnist.download")
-    payload = path.read_bytes()
-    digest = hashlib.sha256(payload).hexdigest()
-    if read_checksums().get(name) != digest:
-        raise DataError(f"MNIST file {path} fails its SHA256SUMS check; restore it from git or download it again")
-    return payload, digest
+    payload = raw_files.verified_bytes(raw_dir / name, read_checksums().get(name), "MNIST file",
+                                       "restore data/raw/mnist from git or use data.mnist.download")
+    return payload, raw_files.sha256(payload)
 
 
 def read_file(name: str, raw_dir: str | os.PathLike[str] | None = None) -> np.ndarray:
@@ -109,38 +97,13 @@ def load_digits(split: str, raw_dir: str | os.PathLike[str] | None = None) -> tu
     return images, labels.astype(np.int64)
 
 
-def _fetch(url: str) -> bytes:
-    """Return the body of one URL (urllib; tests replace ``urlopen``)."""
-    with urlopen(url, timeout=60) as response:
-        return response.read()
-
-
-def _download_one(name: str, expected: str, mirrors: tuple[str, ...]) -> bytes:
-    """Return the first mirror's copy of ``name`` whose sha256 matches; DataError if none does."""
-    problems = []
-    for mirror in mirrors:
-        try:
-            payload = _fetch(mirror + name)
-        except OSError as err:
-            problems.append(f"{mirror + name}: {err}")
-            continue
-        if hashlib.sha256(payload).hexdigest() == expected:
-            return payload
-        problems.append(f"{mirror + name}: sha256 mismatch")
-    raise DataError(f"could not download a verified {name}: {'; '.join(problems)}")
-
-
 def download(dest: str | os.PathLike[str], mirrors: tuple[str, ...] = MIRRORS) -> Path:
     """Fetch the four MNIST files into ``dest``, each verified against our SHA256SUMS; return ``dest``."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     sums = read_checksums()
     for name in FILES.values():
-        target = dest / name
-        if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == sums[name]:
-            continue
-        partial = target.with_name(target.name + ".part")
-        partial.write_bytes(_download_one(name, sums[name], tuple(mirrors)))
-        os.replace(partial, target)
+        if not raw_files.holds(dest / name, sums[name]):
+            raw_files.write_atomically(dest / name, raw_files.download_verified([mirror + name for mirror in mirrors], sums[name], name))
     return dest
 

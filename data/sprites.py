@@ -43,6 +43,7 @@ from PIL import Image
 
 from .base import ArraySequenceDataset
 from .cache import cache_root, load_or_build
+from . import raw_files
 from .errors import DataError
 
 RAW_DIR = Path(__file__).resolve().parent / "raw" / "lpc_sprites"
@@ -351,11 +352,7 @@ def check_subset(split: str, n_characters: int | None, variant: SpriteVariant = 
 # ---------------------------------------------------------------- vendored layers
 def _read_checksums(raw_dir: Path) -> dict[str, str]:
     """Return {relative path: sha256} from the raw folder's SHA256SUMS."""
-    sums = raw_dir / "SHA256SUMS"
-    if not sums.is_file():
-        raise DataError(f"missing {sums}; restore data/raw/lpc_sprites from git")
-    entries = (line.split(maxsplit=1) for line in sums.read_text().splitlines() if line.strip())
-    return {path.strip().lstrip("*"): digest for digest, path in entries}
+    return raw_files.read_checksums(raw_dir, "data/raw/lpc_sprites")
 
 
 def _raw(raw_dir: str | os.PathLike[str] | None) -> Path:
@@ -365,20 +362,12 @@ def _raw(raw_dir: str | os.PathLike[str] | None) -> Path:
 
 def layers_digest(raw_dir: str | os.PathLike[str] | None = RAW_DIR, variant: SpriteVariant = DSA) -> str:
     """Return a digest of the listed checksums of every layer file of a variant, for cache keys."""
-    sums = _read_checksums(_raw(raw_dir))
-    lines = "".join(f"{sums.get(f, 'missing')}  {f}\n" for f in variant.files)
-    return hashlib.sha256(lines.encode()).hexdigest()[:16]
+    return raw_files.listed_digest(_read_checksums(_raw(raw_dir)), variant.files)
 
 
 def _verified_bytes(raw_dir: Path, rel: str, sums: dict[str, str]) -> bytes:
     """Read one vendored file and check it against SHA256SUMS."""
-    path = raw_dir / rel
-    if not path.is_file():
-        raise DataError(f"missing vendored file {path}; restore data/raw/lpc_sprites from git")
-    data = path.read_bytes()
-    if rel not in sums or hashlib.sha256(data).hexdigest() != sums[rel]:
-        raise DataError(f"vendored file {path} fails its SHA256SUMS check; restore it from git")
-    return data
+    return raw_files.verified_bytes(raw_dir / rel, sums.get(rel), "vendored file", "restore data/raw/lpc_sprites from git")
 
 
 @functools.lru_cache(maxsize=None)
@@ -556,20 +545,6 @@ def _source_url(rel: str, url: str) -> str:
     return UNIVERSAL_LPC_URL.format(path=rel[len(prefix) :]) if rel.startswith(prefix) else url.format(path=rel)
 
 
-def _download(rel: str, url: str, expected: str) -> bytes:
-    """Fetch one file and check it against its SHA256SUMS entry."""
-    from urllib.request import urlopen
-
-    try:
-        with urlopen(url, timeout=60) as response:
-            payload = response.read()
-    except OSError as err:
-        raise DataError(f"could not download {url}: {err}") from err
-    if hashlib.sha256(payload).hexdigest() != expected:
-        raise DataError(f"downloaded {rel} does not match its SHA256SUMS entry; not using it")
-    return payload
-
-
 def download_layers(dest: str | os.PathLike[str], url: str = UPSTREAM_URL, variant: SpriteVariant = DSA) -> Path:
     """Fetch a variant's layer sheets into ``dest``, verified against our SHA256SUMS.
 
@@ -579,14 +554,9 @@ def download_layers(dest: str | os.PathLike[str], url: str = UPSTREAM_URL, varia
     dest = Path(dest)
     sums = _read_checksums(RAW_DIR)
     for rel in variant.files:
-        target = dest / rel
-        if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == sums[rel]:
-            continue
-        payload = _download(rel, _source_url(rel, url), sums[rel])
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(payload)
-    present = [rel for rel in sums if (dest / rel).is_file()]
-    good = [rel for rel in present if hashlib.sha256((dest / rel).read_bytes()).hexdigest() == sums[rel]]
+        if not raw_files.holds(dest / rel, sums[rel]):
+            raw_files.write_atomically(dest / rel, raw_files.download_verified([_source_url(rel, url)], sums[rel], rel))
+    good = [rel for rel in sums if raw_files.holds(dest / rel, sums[rel])]
     (dest / "SHA256SUMS").write_text("".join(f"{sums[rel]}  {rel}\n" for rel in good))
     return dest
 

@@ -125,7 +125,8 @@ class FakeResponse(io.BytesIO):
 
 
 def fake_network(monkeypatch: pytest.MonkeyPatch, serve: dict[str, bytes | Exception]) -> list[str]:
-    """Replace urlopen in data.mnist by a dict of URL -> body (or exception); return the requested URLs."""
+    """Replace the network (urllib's urlopen, which data/raw_files.py calls) by a dict of URL -> body (or exception);
+    return the requested URLs."""
     requested: list[str] = []
 
     def urlopen(url: str, timeout: float = 0) -> FakeResponse:
@@ -135,7 +136,7 @@ def fake_network(monkeypatch: pytest.MonkeyPatch, serve: dict[str, bytes | Excep
             raise body
         return FakeResponse(body)
 
-    monkeypatch.setattr(mnist, "urlopen", urlopen)
+    monkeypatch.setattr("urllib.request.urlopen", urlopen)
     return requested
 
 
