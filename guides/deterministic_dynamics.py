@@ -11,13 +11,14 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
+from guides.base import SequenceGuide
 from torch import nn
 
 from guides.dsa import StaticPosterior
 from networks import BiLSTM, GaussianHead
 
 
-class GlobalDynamicsGuide(nn.Module):
+class GlobalDynamicsGuide(SequenceGuide):
     """Shared shape: sample ``f`` then ``z`` (both (B, dim)) inside the sequence plate."""
 
     fits = ("lstm_f", "lstm_c")
@@ -31,11 +32,9 @@ class GlobalDynamicsGuide(nn.Module):
 
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> None:
         """Sample the latent sites ``f`` and ``z`` given x (B, T, C, H, W)."""
-        if x is None:
-            raise ValueError("a guide needs observed sequences x")
-        pyro.module("guide", self)
+        sequences = self.sequences(x)
         features, f_loc, f_scale = self.static(x)
-        with pyro.plate("sequences", x.shape[0], device=x.device):
+        with sequences:
             f = pyro.sample("f", dist.Normal(f_loc, f_scale).to_event(1))
             z_loc, z_scale = self.dynamics_posterior(features, f)
             pyro.sample("z", dist.Normal(z_loc, z_scale).to_event(1))

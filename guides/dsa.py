@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 import pyro
 import pyro.distributions as dist
 import torch
+from guides.base import SequenceGuide
 from torch import nn
 
 from networks import BiLSTM, GaussianHead, frame_encoder
@@ -27,7 +28,7 @@ class StaticPosterior(nn.Module):
         return (features, *self.head(summary))
 
 
-class DSAGuide(nn.Module, ABC):
+class DSAGuide(SequenceGuide, ABC):
     """Shared shape of the DSA guides: sample f, then z_1..z_T inside the same sequence plate."""
 
     fits = ("dsa",)
@@ -39,11 +40,9 @@ class DSAGuide(nn.Module, ABC):
 
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> None:
         """Sample the latent sites ``f`` and ``z_1 .. z_T`` given x (B, T, *frame_shape)."""
-        if x is None:
-            raise ValueError("a guide needs observed sequences x")
-        pyro.module("guide", self)
+        sequences = self.sequences(x)
         features, f_loc, f_scale = self.static(x)
-        with pyro.plate("sequences", x.shape[0], device=x.device):
+        with sequences:
             f = pyro.sample("f", dist.Normal(f_loc, f_scale).to_event(1))
             z_loc, z_scale = self.dynamics_posterior(features, f)
             for t in pyro.markov(range(1, x.shape[1] + 1)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
+from guides.base import SequenceGuide
 from torch import nn
 
 from networks import BiLSTM, GaussianHead, StagedConvEncoder
@@ -17,7 +18,7 @@ from networks import BiLSTM, GaussianHead, StagedConvEncoder
 FRAME_PRIOR_MODELS = ("hierarchical_vae", "frame_vae", "slow_vae")
 
 
-class FrameGaussianGuide(nn.Module):
+class FrameGaussianGuide(SequenceGuide):
     """Factorised q, eq. (12): every frame's latent from that frame only.
 
     ``feature_dim`` is the encoder's linear layer (Table 4: 256), ``width`` its first conv width (16, doubling per
@@ -44,11 +45,9 @@ class FrameGaussianGuide(nn.Module):
 
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> None:
         """Sample each factor site, (B, features, frames), from the per-frame Gaussians."""
-        if x is None:
-            raise ValueError("a guide needs observed sequences x")
-        pyro.module("guide", self)
+        sequences = self.sequences(x)
         loc, scale = (t.transpose(-1, -2) for t in self.frame_posteriors(x))  # (B, features, frames)
-        with pyro.plate("sequences", x.shape[0], device=x.device):
+        with sequences:
             start = 0
             for site, features in self.latent_sites.items():
                 block = slice(start, start + features)

@@ -18,6 +18,7 @@ from itertools import combinations
 import pyro
 import pyro.distributions as dist
 import torch
+from guides.base import SequenceGuide
 from torch import nn
 
 from networks import MLP, FrameEncoder, GaussianHead
@@ -54,7 +55,7 @@ def select_frames(available: int, wanted: int) -> list[int]:
     return torch.linspace(0, available - 1, wanted).round().long().tolist()
 
 
-class UnorderedGuide(nn.Module):
+class UnorderedGuide(SequenceGuide):
     """Shared shape: sample f from the pairwise encoder, then z for every frame."""
 
     fits = ("unordered",)
@@ -70,11 +71,9 @@ class UnorderedGuide(nn.Module):
 
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> None:
         """Sample ``f`` and ``z`` (B, frames, z_dim) given frames x (B, frames, C, H, W)."""
-        if x is None:
-            raise ValueError("a guide needs observed frames x")
-        pyro.module("guide", self)
+        sequences = self.sequences(x)
         maps, f_loc, f_scale = self.static(x)
-        with pyro.plate("sequences", x.shape[0], device=x.device):
+        with sequences:
             f = pyro.sample("f", dist.Normal(f_loc, f_scale).to_event(1))
             inputs = maps.flatten(start_dim=2)
             if self.conditions_on_f:

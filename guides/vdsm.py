@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 import pyro
 import pyro.distributions as dist
 import torch
+from guides.base import SequenceGuide
 from torch import nn
 
 from networks import BiLSTM, Combiner, FrameEncoder, GaussianHead
@@ -39,7 +40,7 @@ class VDSMEncoder(nn.Module):
         return self.identity_head(features), self.pose_head(features)
 
 
-class _VDSMGuide(nn.Module):
+class _VDSMGuide(SequenceGuide):
     """Shared part: the encoder and q(s | x_1:T) from the averaged identity embedding (eq. 2)."""
 
     def __init__(self, model: nn.Module, feature_dim: int = 128, hidden_dim: int = 64, width: int = 32) -> None:
@@ -50,8 +51,6 @@ class _VDSMGuide(nn.Module):
 
     def encode(self, x: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Pose embeddings (B, T, H) and loc, scale of q(s | x_1:T)."""
-        if x is None:
-            raise ValueError("a guide needs observed sequences x")
         identity, pose = self.encoder(x)
         return (pose, *self.static_head(identity.mean(dim=1)))
 
@@ -67,9 +66,9 @@ class VDSMPretrainGuide(_VDSMGuide):
         self.pose_posterior = GaussianHead(hidden_dim, model.dynamics_dim)  # q(z_t | x_t) from the pose embedding
 
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> None:
-        pyro.module("guide", self)
+        sequences = self.sequences(x)
         pose, s_loc, s_scale = self.encode(x)
-        with pyro.plate("sequences", x.shape[0], device=x.device):
+        with sequences:
             pyro.sample("s", dist.Normal(s_loc, s_scale).to_event(1))
             pyro.sample("z", dist.Normal(*self.pose_posterior(pose)).to_event(2))
 
@@ -85,10 +84,10 @@ class _VDSMSequenceGuide(_VDSMGuide, ABC):
         self.action_head = GaussianHead(2 * hidden_dim, model.action_dim, hidden_dim)  # f_d
 
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> None:
-        pyro.module("guide", self)
+        sequences = self.sequences(x)
         pose, s_loc, s_scale = self.encode(x)
         states, summary = self.action_rnn(pose)
-        with pyro.plate("sequences", x.shape[0], device=x.device):
+        with sequences:
             pyro.sample("s", dist.Normal(s_loc, s_scale).to_event(1))
             d = pyro.sample("d", dist.Normal(*self.action_head(summary)).to_event(1))
             self.sample_poses(pose, states, d)

@@ -24,18 +24,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import pyro
-import pyro.distributions as dist
 import torch
 from torch import nn
 
-from models.likelihood import Likelihood
+from models.base import SequenceModel
 from models.shapes import sequence_sizes
 from networks import FrameDecoder, LSTMStep
 
 State = tuple[torch.Tensor, torch.Tensor]
 
 
-class DeterministicDynamics(nn.Module, ABC):
+class DeterministicDynamics(SequenceModel, ABC):
     """p(f) p(z) prod_t p(x_t | z, f) with h_t from a deterministic LSTM (§4.3); subclasses choose how z drives it."""
 
     latent_groups = {"static": r"f", "dynamics": r"z"}
@@ -51,17 +50,15 @@ class DeterministicDynamics(nn.Module, ABC):
         likelihood: str = "bernoulli",
         likelihood_scale: float = 0.7071,
     ) -> None:
-        super().__init__()
+        super().__init__(frame_shape, seq_len, likelihood, likelihood_scale)
         if min(static_dim, dynamics_dim, hidden_dim, width) < 1:
             raise ValueError(f"{self.name}: sizes static_dim, dynamics_dim, hidden_dim and width must be >= 1")
         channels, height, width_px = frame_shape
         if height != width_px:
             raise ValueError(f"{self.name} expects square frames, got {frame_shape}")
-        self.frame_shape, self.seq_len = tuple(frame_shape), seq_len
         self.static_dim, self.dynamics_dim, self.hidden_dim = static_dim, dynamics_dim, hidden_dim
         self.rnn = LSTMStep(self.rnn_input_dim(), hidden_dim)
         self.decoder = FrameDecoder(hidden_dim + static_dim, height, channels, width)  # NN(h_t, f)
-        self.likelihood = Likelihood(likelihood, likelihood_scale)
 
     @abstractmethod
     def rnn_input_dim(self) -> int:
@@ -80,10 +77,10 @@ class DeterministicDynamics(nn.Module, ABC):
         pyro.module("model", self)
         batch_size, observed, horizon, device = self._sizes(x, batch_size, seq_len)
         with pyro.plate("sequences", batch_size, device=device):
-            f = pyro.sample("f", dist.Normal(torch.zeros(batch_size, self.static_dim, device=device), 1.0).to_event(1))
-            z = pyro.sample("z", dist.Normal(torch.zeros(batch_size, self.dynamics_dim, device=device), 1.0).to_event(1))
+            f = pyro.sample("f", self.standard_normal(batch_size, self.static_dim, device))
+            z = pyro.sample("z", self.standard_normal(batch_size, self.dynamics_dim, device))
             decoded = self.decode(f, z, horizon)
-            pyro.sample("x", self.likelihood(decoded[:, :observed]).to_event(4), obs=x)
+            self.observe(decoded[:, :observed], x)
         return self.likelihood.mean(decoded)
 
     def hidden_states(self, z: torch.Tensor, seq_len: int) -> torch.Tensor:

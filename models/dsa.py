@@ -16,14 +16,12 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
-from torch import nn
 
-from models.likelihood import Likelihood
-from models.shapes import sequence_sizes
+from models.base import SequenceModel
 from networks import GaussianHead, LSTMStep, frame_decoder, frame_kind
 
 
-class DSA(nn.Module):
+class DSA(SequenceModel):
     """DSA generative model p(x_1:T, z_1:T, f); ``forward`` is the generative story."""
 
     name = "dsa"
@@ -41,7 +39,7 @@ class DSA(nn.Module):
         likelihood: str = "normal",
         likelihood_scale: float = 0.7071,
     ) -> None:
-        super().__init__()
+        super().__init__(frame_shape, seq_len, likelihood, likelihood_scale)
         if min(static_dim, dynamics_dim, hidden_dim, width) < 1:
             raise ValueError("DSA sizes static_dim, dynamics_dim, hidden_dim and width must be >= 1")
         kind = frame_kind(frame_shape)
@@ -49,22 +47,20 @@ class DSA(nn.Module):
             raise ValueError(f"DSA expects square image frames, got {tuple(frame_shape)}")
         if kind == "vector" and likelihood != "gaussian":
             raise ValueError(f"DSA on feature-vector frames needs likelihood 'gaussian' (unbounded real features), got '{likelihood}'")
-        self.frame_shape, self.seq_len = tuple(frame_shape), seq_len
         self.static_dim, self.dynamics_dim = static_dim, dynamics_dim
         self.prior_rnn = LSTMStep(dynamics_dim, hidden_dim)
         self.prior_head = GaussianHead(hidden_dim, dynamics_dim)
         self.decoder = frame_decoder(static_dim + dynamics_dim, self.frame_shape, width)
-        self.likelihood = Likelihood(likelihood, likelihood_scale)
 
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> torch.Tensor:
         """Run eq. (1); observes ``x`` (B, T, *frame_shape) when given, else generates. Returns decoded frame means."""
         pyro.module("model", self)
-        batch_size, seq_len, device = sequence_sizes(self, x, batch_size, seq_len)
+        batch_size, seq_len, device = self.sizes(x, batch_size, seq_len)
         with pyro.plate("sequences", batch_size, device=device):
-            f = pyro.sample("f", dist.Normal(torch.zeros(batch_size, self.static_dim, device=device), 1.0).to_event(1))
+            f = pyro.sample("f", self.standard_normal(batch_size, self.static_dim, device))
             z = self.sample_dynamics(batch_size, seq_len, device)
             decoded = self.decode(f, z)
-            pyro.sample("x", self.likelihood(decoded).to_event(1 + len(self.frame_shape)), obs=x)  # events: time and frame axes
+            self.observe(decoded, x)
         return self.likelihood.mean(decoded)
 
     def sample_dynamics(self, batch_size: int, seq_len: int, device: torch.device) -> torch.Tensor:

@@ -26,10 +26,8 @@ from abc import ABC, abstractmethod
 import pyro
 import pyro.distributions as dist
 import torch
-from torch import nn
 
-from models.likelihood import Likelihood
-from models.shapes import sequence_sizes
+from models.base import SequenceModel
 from networks import StagedConvDecoder
 
 
@@ -44,7 +42,7 @@ def random_walk_covariance(num_frames: int, sigma_t2: float) -> torch.Tensor:
     return 1.0 + sigma_t2 * torch.minimum(index[:, None], index[None, :]).float()
 
 
-class FramePriorVAE(nn.Module, ABC):
+class FramePriorVAE(SequenceModel, ABC):
     """Shared body: per-frame latent factors with a prior over frames, a per-frame decoder (Table 5), Bernoulli pixels."""
 
     name = ""
@@ -60,13 +58,12 @@ class FramePriorVAE(nn.Module, ABC):
         likelihood: str = "bernoulli",
         likelihood_scale: float = 0.7071,
     ) -> None:
-        super().__init__()
+        super().__init__(frame_shape, seq_len, likelihood, likelihood_scale)
         if min(latent_sites.values()) < 1:
             raise ValueError(f"{self.name}: every latent factor needs >= 1 feature, got {latent_sites}")
         channels, size, _ = frame_shape
-        self.frame_shape, self.seq_len, self.latent_sites = tuple(frame_shape), seq_len, dict(latent_sites)
+        self.latent_sites = dict(latent_sites)
         self.decoder = StagedConvDecoder(sum(latent_sites.values()), size, channels, tuple(decoder_widths), hidden_dim)
-        self.likelihood = Likelihood(likelihood, likelihood_scale)
 
     @abstractmethod
     def prior(self, site: str, num_frames: int, device: torch.device) -> dist.Distribution:
@@ -75,12 +72,12 @@ class FramePriorVAE(nn.Module, ABC):
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> torch.Tensor:
         """Sample every factor from its prior (eq. 6-8), decode each frame's h_i, observe x (B, T, C, H, W)."""
         pyro.module("model", self)
-        batch_size, seq_len, device = sequence_sizes(self, x, batch_size, seq_len)
+        batch_size, seq_len, device = self.sizes(x, batch_size, seq_len)
         with pyro.plate("sequences", batch_size, device=device):
             factors = [pyro.sample(site, self.prior(site, seq_len, device)) for site in self.latent_sites]
             h = torch.cat(factors, dim=-2).transpose(-1, -2)  # (B, frames, features): h_i = [h^s_i; h^t_i]
             decoded = self.decoder(h)
-            pyro.sample("x", self.likelihood(decoded).to_event(4), obs=x)
+            self.observe(decoded, x)
         return self.likelihood.mean(decoded)
 
 def _over_frames(covariance: torch.Tensor, features: int, device: torch.device) -> dist.Distribution:

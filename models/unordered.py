@@ -19,12 +19,11 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from models.likelihood import Likelihood
-from models.shapes import sequence_sizes
+from models.base import SequenceModel
 from networks import MLP, FrameDecoder, GaussianHead
 
 
-class UnorderedModel(nn.Module):
+class UnorderedModel(SequenceModel):
     """p(f) prod_t p(z_t | f) p(x_t | f, z_t) of Helminger et al. §2.
 
     Deviations from App. C (README, "Deviations from the papers"): the shared FrameDecoder puts GroupNorm after each
@@ -47,27 +46,26 @@ class UnorderedModel(nn.Module):
         likelihood: str = "bernoulli",
         likelihood_scale: float = 0.7071,
     ) -> None:
-        super().__init__()
+        super().__init__(frame_shape, seq_len, likelihood, likelihood_scale)
         if min(static_dim, dynamics_dim, hidden_dim, width) < 1 or frames_per_step < 2:
             raise ValueError("unordered model: sizes must be >= 1 and frames_per_step >= 2 (pairs are compared)")
         channels, size, _ = frame_shape
-        self.frame_shape, self.seq_len, self.frames_per_step = tuple(frame_shape), seq_len, frames_per_step
+        self.frames_per_step = frames_per_step
         self.static_dim, self.dynamics_dim = static_dim, dynamics_dim
         self.prior_net = nn.Sequential(MLP([static_dim, hidden_dim, hidden_dim]), nn.ReLU())  # App. C: p(z | f), 2 dense 512
         self.prior_head = GaussianHead(hidden_dim, dynamics_dim)
         self.decoder = FrameDecoder(static_dim + dynamics_dim, size, channels, width, growth=False)  # App. C: Deconv, 256 filters
-        self.likelihood = Likelihood(likelihood, likelihood_scale)
 
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> torch.Tensor:
         """The generative story of §2 for the given frames (B, frames, C, H, W), or ``seq_len`` generated frames."""
         pyro.module("model", self)
-        batch_size, frames, device = sequence_sizes(self, x, batch_size, seq_len)
+        batch_size, frames, device = self.sizes(x, batch_size, seq_len)
         with pyro.plate("sequences", batch_size, device=device):
-            f = pyro.sample("f", dist.Normal(torch.zeros(batch_size, self.static_dim, device=device), 1.0).to_event(1))
+            f = pyro.sample("f", self.standard_normal(batch_size, self.static_dim, device))
             loc, scale = self.prior_head(self.prior_net(f))
             z = pyro.sample("z", dist.Normal(loc.unsqueeze(1), scale.unsqueeze(1)).expand([batch_size, frames, self.dynamics_dim]).to_event(2))
             decoded = self.decode(f, z)
-            pyro.sample("x", self.likelihood(decoded).to_event(4), obs=x)
+            self.observe(decoded, x)
         return self.likelihood.mean(decoded)
 
     def decode(self, f: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

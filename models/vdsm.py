@@ -21,15 +21,13 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
-from torch import nn
 
 from inference.schedules import Linear
-from models.likelihood import Likelihood
-from models.shapes import sequence_sizes
+from models.base import SequenceModel
 from networks import GatedTransition, MoEDecoder
 
 
-class VDSMPretrain(nn.Module):
+class VDSMPretrain(SequenceModel):
     """Stage 1 (§3.2, eq. 7): identity s with the MoE decoder and i.i.d. poses; the frames need no order."""
 
     name = "vdsm_pretrain"
@@ -50,11 +48,10 @@ class VDSMPretrain(nn.Module):
         likelihood: str = "bernoulli",
         likelihood_scale: float = 0.7071,
     ) -> None:
-        super().__init__()
+        super().__init__(frame_shape, seq_len, likelihood, likelihood_scale)
         if min(static_dim, action_dim, dynamics_dim, hidden_dim, width) < 1:
             raise ValueError("VDSM sizes must all be >= 1")
         channels, size, _ = frame_shape
-        self.frame_shape, self.seq_len = tuple(frame_shape), seq_len
         self.static_dim, self.action_dim, self.dynamics_dim = static_dim, action_dim, dynamics_dim
         self.decoder = MoEDecoder(static_dim + dynamics_dim, size, channels, experts=static_dim, width=width)
         final = temperature if final_temperature is None else final_temperature
@@ -62,7 +59,6 @@ class VDSMPretrain(nn.Module):
             raise ValueError("VDSM temperatures must be > 0")
         self.temperature_schedule = Linear(temperature, final, max(1, temperature_steps))  # tau_s of eq. (1) over training
         self.temperature = self.temperature_schedule(0)
-        self.likelihood = Likelihood(likelihood, likelihood_scale)
         self.hidden_dim = hidden_dim
 
     def set_step(self, step: int) -> None:
@@ -81,12 +77,12 @@ class VDSMPretrain(nn.Module):
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> torch.Tensor:
         """Stage 1: s, i.i.d. z_t ~ N(0, I), x_t ~ Bernoulli(DEC_MoE(s~, [s, z_t]))."""
         pyro.module("model", self)
-        batch_size, seq_len, device = sequence_sizes(self, x, batch_size, seq_len)
+        batch_size, seq_len, device = self.sizes(x, batch_size, seq_len)
         with pyro.plate("sequences", batch_size, device=device):
-            s = pyro.sample("s", dist.Normal(torch.zeros(batch_size, self.static_dim, device=device), 1.0).to_event(1))
+            s = pyro.sample("s", self.standard_normal(batch_size, self.static_dim, device))
             z = self.sample_poses(batch_size, seq_len, device)
             decoded = self.decode(s, z)
-            pyro.sample("x", self.likelihood(decoded).to_event(4), obs=x)
+            self.observe(decoded, x)
         return self.likelihood.mean(decoded)
 
     def sample_poses(self, batch_size: int, seq_len: int, device: torch.device) -> torch.Tensor:
@@ -107,13 +103,13 @@ class VDSM(VDSMPretrain):
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> torch.Tensor:
         """Eq. (1): s, d, z_1 ~ N(0, I), z_t | z_{t-1}, d from eq. (6), x_t from the MoE decoder."""
         pyro.module("model", self)
-        batch_size, seq_len, device = sequence_sizes(self, x, batch_size, seq_len)
+        batch_size, seq_len, device = self.sizes(x, batch_size, seq_len)
         with pyro.plate("sequences", batch_size, device=device):
-            s = pyro.sample("s", dist.Normal(torch.zeros(batch_size, self.static_dim, device=device), 1.0).to_event(1))
-            d = pyro.sample("d", dist.Normal(torch.zeros(batch_size, self.action_dim, device=device), 1.0).to_event(1))
+            s = pyro.sample("s", self.standard_normal(batch_size, self.static_dim, device))
+            d = pyro.sample("d", self.standard_normal(batch_size, self.action_dim, device))
             z = self.sample_dynamics(d, seq_len)
             decoded = self.decode(s, z)
-            pyro.sample("x", self.likelihood(decoded).to_event(4), obs=x)
+            self.observe(decoded, x)
         return self.likelihood.mean(decoded)
 
     def sample_dynamics(self, d: torch.Tensor, seq_len: int) -> torch.Tensor:
