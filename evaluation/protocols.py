@@ -249,6 +249,9 @@ def gw_disentanglement(guide: Callable, groups: SiteGroups, dataset: Dataset, co
     frames = dataset[0]["x"].shape[0]
     sequence = np.repeat(np.arange(len(next(iter(features.values()))) // frames), frames)
     y_static, y_temporal = labels[static_target], labels[temporal_target]
+    for target, y in ((static_target, y_static), (temporal_target, y_temporal)):
+        if len(np.unique(y)) < 2:
+            raise NotApplicable(f"eq. 19 needs two classes of {target!r} among the {len(y) // frames} judged sequences; got one")
     if "static" in features and "dynamics" in features:
         result = metrics.disentanglement_score(features["static"], features["dynamics"], y_static, y_temporal, groups=sequence)
         static_accuracy = metrics.static_feature_accuracy(features["static"], y_static, groups=sequence)

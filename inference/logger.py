@@ -94,16 +94,33 @@ EVAL_HEADLINES = (".disagreement", ".accuracy", ".d_score", ".static_feature_acc
 PER_FACTOR_METRICS = ("consistency", "reconstruction_consistency", "swap_consistency")  # one share per factor: every column a headline
 
 
+IMPUTATION_SHOWN = (1, 5, 10, 20)  # counts of missing frames drawn (with the largest logged), as DSA Fig. 8 reads
+
+
+def _panel_and_label(key: str, largest_missing: int) -> tuple[str, str] | None:
+    """Where an ``eval.*`` column of metrics.csv is drawn: (panel, line label), or None for a column not drawn."""
+    parts = key.split(".")
+    metric = parts[1]
+    if key.startswith("eval.embedding_accuracy.accuracy."):  # VDSM Table 1: one panel per latent group, a line per factor
+        return f"embedding_accuracy: {parts[3]}", parts[4]
+    if key.startswith("eval.imputation.missing_frames."):  # DSA Fig. 8 against training: a line per count of missing frames
+        missing = int(parts[3])
+        return ("imputation: wrong pixels of the missing frames", f"{missing} missing") if missing in (*IMPUTATION_SHOWN, largest_missing) else None
+    if key.endswith(EVAL_HEADLINES) or metric in PER_FACTOR_METRICS:
+        return metric, key.removeprefix(f"eval.{metric}.").removesuffix(".disagreement").removesuffix(".accuracy")
+    return None
+
+
 def eval_panels(rows: list[dict[str, str]]) -> dict[str, dict[str, list[tuple[int, float]]]]:
-    """The judged headline columns of metrics.csv rows as {metric: {label: [(step, value), ...]}}, one panel per metric."""
-    columns = [k for k in (rows[0] if rows else {}) if k.startswith("eval.") and (k.endswith(EVAL_HEADLINES) or k.startswith(tuple(f"eval.{m}." for m in PER_FACTOR_METRICS)))]
+    """The judged headline columns of metrics.csv rows as {panel: {label: [(step, value), ...]}}."""
+    columns = [k for k in (rows[0] if rows else {}) if k.startswith("eval.")]
+    largest_missing = max((int(k.rsplit(".", 1)[1]) for k in columns if k.startswith("eval.imputation.missing_frames.")), default=0)
     panels: dict[str, dict[str, list[tuple[int, float]]]] = {}
     for key in columns:
-        metric = key.split(".")[1]
-        label = key.removeprefix(f"eval.{metric}.").removesuffix(".disagreement").removesuffix(".accuracy")
+        where = _panel_and_label(key, largest_missing)
         points = [(int(r["step"]), float(r[key])) for r in rows if r.get(key) not in (None, "")]
-        if points:
-            panels.setdefault(metric, {})[label] = points
+        if where and points:
+            panels.setdefault(where[0], {})[where[1]] = points
     return panels
 
 

@@ -151,7 +151,7 @@ def cli(*args: str, cwd: Path, script: str = "train.py") -> subprocess.Completed
 
 
 COMMAND_LINE = [
-    ("unknown-model", ["model=transformer"], "unknown model 'transformer'; valid: dsa, frame_vae, hierarchical_vae"),
+    ("unknown-model", ["model=transformer"], "unknown model 'transformer'; valid: cdsvae, dsa, frame_vae, hierarchical_vae"),
     ("unknown-guide", ["guide=ladder"], "unknown guide 'ladder'; valid: factorised, full"),
     ("unknown-optimiser", ["optim=sgd"], "unknown optim 'sgd'; valid: adam, clipped_adam"),
     ("unknown-anneal", ["anneal=exponential"], "unknown anneal 'exponential'; valid: beta, constant, cyclical, linear_warmup"),

@@ -76,3 +76,16 @@ def test_eval_curves_show_every_judged_factor_against_training_time():
     assert eval_panels(rows) == {"reconstruction_consistency": {"body": [(100, 0.9), (150, 0.95)]}, "dsa_table1": {"body": [(100, 0.3), (150, 0.2)]}}
     steps, minutes = zip(*training_minutes(rows))  # s/step times the steps since the previous row, judging excluded
     assert steps == (0, 50, 100, 150) and minutes == pytest.approx((0.0, 0.5, 1.5, 2.0))
+
+
+def test_eval_curves_draw_the_embedding_accuracies_per_group_and_imputation_per_missing_count():
+    from inference.logger import eval_panels
+
+    row = {"step": "500", "eval.embedding_accuracy.accuracy.static.hair": "0.9", "eval.embedding_accuracy.accuracy.dynamics.action": "0.8",
+           "eval.embedding_accuracy.chance.hair": "0.2", **{f"eval.imputation.missing_frames.{n}": str(n / 100) for n in range(1, 30)},
+           "eval.imputation.all_frames.5": "0.5"}
+    panels = eval_panels([row])
+    assert panels["embedding_accuracy: static"] == {"hair": [(500, 0.9)]}  # the chance column is not a line
+    assert panels["embedding_accuracy: dynamics"] == {"action": [(500, 0.8)]}
+    assert panels["imputation: wrong pixels of the missing frames"] == {f"{n} missing": [(500, n / 100)] for n in (1, 5, 10, 20, 29)}
+    assert len(panels) == 3  # all-frames imputation is the report's, not a curve
