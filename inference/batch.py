@@ -19,6 +19,11 @@ def takes(fn: Callable) -> tuple[str, ...]:
     return tuple(getattr(fn, "takes", None) or ())
 
 
+def taken_keys(model: Callable, guide: Callable) -> tuple[str, ...]:
+    """The batch keys beyond ``x`` that the model or the guide takes, sorted: what the trainer collates."""
+    return tuple(sorted(set(takes(model)) | set(takes(guide))))
+
+
 def batch_keys(dataset: Dataset) -> tuple[str, ...]:
     """The keys of a data set's items: its ``batch_keys`` declaration, else those of its first item."""
     declared = getattr(dataset, "batch_keys", None)

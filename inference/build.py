@@ -17,7 +17,7 @@ from data import DataError
 from data.random_frames import frames_seen_by
 from guides import valid_guides
 from inference.anneal import Annealer, SiteGroups, objective_groups
-from inference.batch import batch_keys, check_batch_keys, collate, keyword_args, on_device, takes
+from inference.batch import batch_keys, check_batch_keys, collate, keyword_args, on_device, taken_keys
 from inference.distributed import Cluster
 from inference.errors import ConfigError
 from inference.latents import latent_sites, site_kls
@@ -150,8 +150,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: t
     model.to(device), guide.to(device)
     train_set = frames_seen_by(model, train_set)  # unordered models train on a random subset of frames each step
     check_batch_keys(model, guide, batch_keys(train_set), f"data '{cfg.data.name}'")
-    wanted = tuple(sorted(set(takes(model)) | set(takes(guide))))
-    check_pair(model, guide, *on_device(*collate([train_set[i] for i in range(min(2, len(train_set)))], wanted), device))
+    check_pair(model, guide, *on_device(*collate([train_set[i] for i in range(min(2, len(train_set)))], taken_keys(model, guide)), device))
     pyro.set_rng_seed(cfg.seed)  # the check consumed randomness; start training from the seed
     settings: dict[str, Any] = instantiate(cfg.anneal, _convert_="all") or {}
     schedules = {group: schedule for group, schedule in settings.items() if callable(schedule)}  # skip e.g. `beta: 2`

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from inference.anneal import Annealed, Annealer, SiteGroups, loss_terms, objective_groups
-from inference.batch import collate, on_device, takes
+from inference.batch import collate, on_device, taken_keys
 from inference.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from inference.distributed import Cluster, DataParallelStep, rank_seed
 from data.errors import DataError
@@ -118,7 +118,7 @@ class Trainer:
         if self.cluster.parallel and (batch_size % self.cluster.world_size or jit):
             raise ConfigError(f"data parallelism over {self.cluster.world_size} processes needs trainer.batch_size divisible by it "
                               f"(got {batch_size}) and trainer.jit=false")
-        self.takes = tuple(sorted(set(takes(model)) | set(takes(guide))))  # batch keys beyond x that model or guide take
+        self.takes = taken_keys(model, guide)  # batch keys beyond x that model or guide take
         if jit and self.takes:
             raise ConfigError(f"trainer.jit=true traces x only; the model or guide takes batch keys {list(self.takes)}: use trainer.jit=false")
         if jit and loss_terms(model):
