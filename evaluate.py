@@ -15,10 +15,10 @@ from data import DataError
 from evaluation.figures import save_run_figures
 from evaluation.imputation import save_imputation_figure
 from evaluation.judges import JudgeError, JudgeTooWeak
-from evaluation.published import published
 from evaluation.protocols import EvaluationError, batches
 from evaluation.report import report
-from evaluation.suite import MetricOptions, flatten, judge_for, load_judge, paper_metrics
+from evaluation.plugins import MetricOptions, published
+from evaluation.suite import flatten, judge_for, load_judge, paper_metrics
 from inference.anneal import SiteGroups
 from inference.build import load_run, preview_batch
 from inference.sweep import job_dirs, read_result

@@ -23,8 +23,9 @@ DATASETS: dict[str, type[Dataset]] = {
 __all__ = ["DATASETS", "DataError", "build_dataset"]
 
 
-def build_dataset(name: str, split: str, **kwargs: Any) -> Dataset:
-    """Build the registered data set ``name`` for ``split`` with its own keyword options."""
+def build_dataset(name: str, split: str, evaluation: Any = None, **kwargs: Any) -> Dataset:
+    """Build the registered data set ``name`` for ``split`` with its own keyword options (``evaluation`` is the data
+    config's block for the metrics, evaluation/facts.py, not an option of the data set)."""
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; valid: {', '.join(sorted(DATASETS))}")
     return DATASETS[name](split, **kwargs)

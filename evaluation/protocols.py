@@ -355,7 +355,6 @@ def fvd_judge(model: Callable, judge: Any, dataset: Dataset, count: int, batch_s
 
 
 # ---------------------------------------------------------------- VDSM Table 1 / C-DSVAE: factors from latent embeddings
-IDENTITY_KEYS = ("character", "utterance", "source_index")  # who a sequence shows: never in both halves of the split
 POOLINGS = ("flatten", "mean")
 
 
@@ -400,14 +399,15 @@ def sequence_embeddings(guide: Callable, groups: SiteGroups, dataset: Dataset, c
     return {k: np.concatenate(v) for k, v in embeddings.items()}, {k: np.concatenate(v) for k, v in labels.items()}
 
 
-def sequence_factors(labels: Mapping[str, np.ndarray], labels_info: Mapping[str, Any], frames: int) -> dict[str, np.ndarray]:
+def sequence_factors(labels: Mapping[str, np.ndarray], labels_info: Mapping[str, Any], frames: int,
+                     identity: str | None = None) -> dict[str, np.ndarray]:
     """Integer per-sequence factors: scalar labels by key, label vectors by column (Sprites ``attributes`` -> body, ...).
 
-    Identities (``IDENTITY_KEYS``), real-valued labels (positions, angles) and per-frame labels are left out.
+    The identity label, real-valued labels (positions, angles) and per-frame labels are left out.
     """
     factors: dict[str, np.ndarray] = {}
     for key, values in labels.items():
-        if key in IDENTITY_KEYS or not np.issubdtype(values.dtype, np.integer):
+        if key == identity or not np.issubdtype(values.dtype, np.integer):
             continue
         if values.ndim == 1:
             factors[key] = values
@@ -419,10 +419,11 @@ def sequence_factors(labels: Mapping[str, np.ndarray], labels_info: Mapping[str,
     return factors
 
 
-def _held_out_half(labels: Mapping[str, np.ndarray], count: int) -> tuple[np.ndarray | None, str]:
-    """Seeded test mask over half the identities when the items name one (else half the sequences), and what split it;
-    None when there are fewer than two identities to split."""
-    identity = next((key for key in IDENTITY_KEYS if key in labels and labels[key].ndim == 1), None)
+def _held_out_half(labels: Mapping[str, np.ndarray], count: int, identity: str | None) -> tuple[np.ndarray | None, str]:
+    """Seeded test mask over half the identities (the ``identity`` label; None: the sequences are independent, split them),
+    and what split it; None when there are fewer than two identities to split."""
+    if identity is not None and (identity not in labels or labels[identity].ndim != 1):
+        raise EvaluationError(f"identity label {identity!r} is not a per-sequence label of this data set (labels: {', '.join(labels)})")
     groups = labels[identity] if identity is not None else None
     if len(np.unique(groups if groups is not None else np.arange(count))) < 2:
         return None, identity or "sequence"
@@ -431,13 +432,14 @@ def _held_out_half(labels: Mapping[str, np.ndarray], count: int) -> tuple[np.nda
 
 def embedding_accuracy(guide: Callable, groups: SiteGroups, dataset: Dataset, count: int, batch_size: int = 64,
                        device: torch.device | str = "cpu", factors: Sequence[str] | None = None,
-                       pooling: str = "flatten") -> dict[str, Any]:
+                       pooling: str = "flatten", identity: str | None = None) -> dict[str, Any]:
     """VDSM §4 (3) and Table 1 "ID Acc." / "Dyn. Acc." (also C-DSVAE): how well each latent group's embedding predicts each factor.
 
     Embeddings are posterior means of the first ``count`` sequences; per-frame groups are flattened over time by
     default (all frames in order: Sprites actions are frame-aligned, and a time average loses the order that tells
     one movement from another), ``pooling="mean"`` averages them. A linear SVM (metrics.embedding_classification_
-    accuracy) trains on half of the characters (or sequences, when items name no identity) and is scored on the
+    accuracy) trains on half of the identities (``identity``: the label naming who a sequence shows, e.g. the
+    character; None only for data whose sequences share no identity, then half the sequences) and is scored on the
     others. Returns {"accuracy": {group: {factor: acc}}, "chance": {factor: share of the test half's commonest
     class}, "classes", "dimensions", "split_by", "sequences": {"train", "test"}, "skipped": {factor: reason}}.
     A disentangled model: static high on appearance and near chance on action; dynamics the reverse.
@@ -445,12 +447,12 @@ def embedding_accuracy(guide: Callable, groups: SiteGroups, dataset: Dataset, co
     if not 4 <= count <= len(dataset):
         raise EvaluationError(f"embedding accuracy needs 4 <= count <= {len(dataset)} sequences, got {count}")
     embeddings, labels = sequence_embeddings(guide, groups, dataset, count, batch_size, torch.device(device), pooling)
-    available = sequence_factors(labels, getattr(dataset, "labels_info", {}), dataset[0]["x"].shape[0])
+    available = sequence_factors(labels, getattr(dataset, "labels_info", {}), dataset[0]["x"].shape[0], identity)
     unknown = sorted(set(factors or ()) - set(available))
     if unknown:
         raise EvaluationError(f"unknown factor(s) {', '.join(unknown)}; this data set has: {', '.join(available) or 'none'}")
     chosen = {name: available[name] for name in (factors or available)}
-    test, split_by = _held_out_half(labels, count)
+    test, split_by = _held_out_half(labels, count, identity)
     if test is None:
         return {"accuracy": {group: {} for group in embeddings}, "chance": {}, "classes": {}, "split_by": split_by, "pooling": pooling,
                 "skipped": {factor: f"the {count} sequences show a single {split_by}: no held-out half" for factor in chosen},

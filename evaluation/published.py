@@ -1,4 +1,5 @@
-"""The papers' published numbers, keyed like our metrics in each data set's own factor names.
+"""The papers' published numbers, keyed like our metrics in each data set's own factor names. Each metric plug-in
+(evaluation/plugins/) reads its table here and decides, in its ``published``, where a number stands.
 
 A number stands in a run's "paper" column only where the run measures the same thing the same way: the same data
 set (factor names are that data set's, e.g. ``shirt``/``pants`` on ``sprites_vdsm``, ``topwear``/``bottomwear`` on
@@ -88,27 +89,3 @@ FIXED_MOTION_SPRITES: tuple[FixedMotionRow, ...] = (
 def fixed_motion_rows(data: str | None) -> tuple[FixedMotionRow, ...]:
     """The published rows of the later papers' fixed-motion table for this data set (only DSA's Sprites has one)."""
     return FIXED_MOTION_SPRITES if data == "sprites" else ()
-
-
-def published(metrics: dict) -> dict[str, float]:
-    """The paper's number for every flattened metric key (as in the sweep table) of this run that its paper reports."""
-    data, model = metrics.get("data"), metrics.get("model")
-    found: dict[str, float] = {}
-    if "dsa_table1" in metrics and model == "dsa":
-        for head, row in DSA_TABLE1.get(data, {}).items():
-            found |= {f"dsa_table1.{head}.{name}": value for name, value in zip(("disagreement", "kl_recon", "kl_random"), row)}
-    if model == "vdsm" and ("consistency" in metrics or "embedding_accuracy" in metrics):
-        for factor, (consistency, identity, dynamics) in VDSM_TABLE1.get(data, {}).items():
-            # VDSM's "dynamics embedding" is its action latent d
-            found |= {f"consistency.{factor}": consistency, f"embedding_accuracy.accuracy.static.{factor}": identity,
-                      f"embedding_accuracy.accuracy.action.{factor}": dynamics}
-    speech = metrics.get("dsa_table2")
-    if speech and model == "dsa" and speech.get("split_by") == "speaker" and (row := DSA_TABLE2.get((metrics.get("guide"), speech["static_dim"]))):
-        found |= {"dsa_table2.eer_static": row[0], "dsa_table2.eer_dynamics": row[1]}
-    if "gw_disentanglement" in metrics and (score := GW_TABLE1.get((model, float(metrics.get("beta", 1.0))))):
-        found["gw_disentanglement.d_score"] = score
-    if "fixed_motion" in metrics:
-        for row in (r for r in fixed_motion_rows(data) if r.model is not None and r.model == model):
-            found |= {f"fixed_motion.action.{name}": value for name in ("accuracy", "inception_score", "intra_entropy", "inter_entropy")
-                      if (value := getattr(row, name)) is not None}
-    return found

@@ -1,50 +1,34 @@
-"""Which of the papers' metrics apply to a trained run, with which judge: shared by `evaluate.py` and the trainer's
-`eval_every` (judged metrics tracked while training)."""
+"""Which of the metric plug-ins (evaluation/plugins/) apply to a trained run, with which judge: shared by `evaluate.py`
+and the trainer's `eval_every` (judged metrics tracked while training). No data-set name appears here: the data
+config declares its judge and facts (evaluation/facts.py)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Callable, Collection
+import zlib
+from typing import Collection
 
+import pyro
 from omegaconf import DictConfig
 
-from evaluation.imputation import imputation_curve
-from evaluation.judges import load_or_train_judge
-from evaluation.protocols import (
-    NotApplicable, accuracy_consistency, dsa_table1, embedding_accuracy, fixed_motion_scores, fvd_judge, generation_scores, gw_disentanglement,
-    reconstruction_consistency,
-    swap_consistency,
-)
-from evaluation.speech import dsa_table2
+from evaluation.facts import data_facts
+from evaluation.judges import JUDGES, load_or_train_judge
+from evaluation.plugins import JUDGED, METRICS, TRACKED, Context, MetricOptions
+from evaluation.protocols import NotApplicable
 from inference.anneal import SiteGroups
-
-SEQUENCE_FACTOR_DATA = ("sprites", "sprites_vdsm")  # labelled per-sequence factors for VDSM Table 1's embedding accuracy
-BINARY_VIDEO_DATA = ("bouncing_ball", "bouncing_square")  # DSA §4.3 imputation (Fig. 8)
+from inference.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class MetricOptions:
-    """Sizes of the metrics that do not score the test sequences one by one (evaluate.py's options of the same names)."""
-
-    batch_size: int = 64
-    generated_sequences: int = 512
-    fvd_sequences: int = 2000
-    fvd_extractor: str | None = None
-
-
 def judge_for(data: DictConfig) -> tuple[str, dict] | str:
-    """The judge (evaluation/judges/) that fits this data set and the settings that make it match, or why none does."""
-    if data.name in ("sprites", "sprites_vdsm"):
-        return "sprites", {"dataset": data.name}
-    if data.name == "bouncing_mnist" or (data.name == "moving_mnist" and data.get("num_digits") == 1):
-        return "mnist", {}  # single-digit 64 x 64 frames, whatever the motion settings
-    if data.name == "spoken_digits":
-        if data.get("split_by") != "take" or not data.get("normalise", True) or data.get("short_utterances") != "pad":
-            return "the spoken-digits judge reads the take split's normalised, padded segments (split_by=take, normalise, pad)"
-        return "spoken_digits", {"takes": data.takes, "test_takes": data.test_takes, "segment_hop": data.segment_hop}
-    return f"no judge classifies {data.name} sequences"
+    """The judge the data config declares (``evaluation.judge``) and the settings that make it match the data, or why none applies."""
+    name = data_facts(data).judge
+    if name is None:
+        return f"no judge is declared for {data.get('name')} sequences (its data config's evaluation.judge)"
+    if name not in JUDGES:
+        raise ConfigError(f"data '{data.get('name')}': evaluation.judge {name!r} is not a judge; valid: {', '.join(JUDGES)}")
+    fitted = JUDGES[name].fit(data)
+    return fitted if isinstance(fitted, str) else (name, fitted)
 
 
 def load_judge(train_cfg: DictConfig, overrides: dict | None, device) -> tuple | None:
@@ -59,35 +43,26 @@ def load_judge(train_cfg: DictConfig, overrides: dict | None, device) -> tuple |
     return judge.to(device), {"name": name, "held_out_accuracy": accuracy, "cache_entry": judge_report.get("cache_entry")}
 
 
+def metric_seed(name: str) -> int:
+    """Each metric draws from its own seeded stream, so its number does not depend on which other metrics ran before it."""
+    return zlib.crc32(name.encode())
+
+
 def paper_metrics(train_cfg: DictConfig, model, guide, groups: SiteGroups, dataset, count: int, options: MetricOptions, device, judge,
                   only: Collection[str] | None = None) -> dict:
-    """The metrics the papers report for this run's data set (judged ones only with a judge), or the ``only`` ones of
-    them; a metric that does not apply to this model is listed under ``not_applicable`` with the reason."""
-    data = train_cfg.data.name
-    batch = options.batch_size
-    planned: dict[str, Callable[[], dict]] = {}
-    if judge is not None:
-        planned["dsa_table1"] = lambda: dsa_table1(model, guide, groups, dataset, judge, count, batch)
-        planned["consistency"] = lambda: accuracy_consistency(model, guide, groups, dataset, judge, count, batch)
-        planned["reconstruction_consistency"] = lambda: reconstruction_consistency(model, guide, dataset, judge, count, batch)
-        planned["swap_consistency"] = lambda: swap_consistency(model, guide, groups, dataset, judge, count, batch)
-        planned["fixed_motion"] = lambda: fixed_motion_scores(model, guide, groups, dataset, judge, count, batch)
-        planned["generation"] = lambda: generation_scores(model, judge, options.generated_sequences, dataset.seq_len, batch)
-        planned["fvd"] = lambda: fvd_judge(model, judge, dataset, min(options.fvd_sequences, len(dataset)), batch, extractor=options.fvd_extractor)
-    if data in SEQUENCE_FACTOR_DATA:
-        planned["embedding_accuracy"] = lambda: embedding_accuracy(guide, groups, dataset, count, batch, device)
-    if data == "bouncing_mnist":
-        planned["gw_disentanglement"] = lambda: gw_disentanglement(guide, groups, dataset, count, "digit", "location", batch, device)
-    if data == "spoken_digits":
-        planned["dsa_table2"] = lambda: dsa_table2(guide, groups, dataset, batch, device)
-    if data in BINARY_VIDEO_DATA:
-        planned["imputation"] = lambda: imputation_curve(model, guide, groups, dataset, count, batch, device)
+    """Every metric plug-in (evaluation/plugins/) that applies to this run (judged ones only with a judge), or the ``only``
+    ones of them; a metric that the model cannot take is listed under ``not_applicable`` with the reason."""
+    ctx = Context(train_cfg, data_facts(train_cfg.data), model, guide, groups, dataset, count, options, device, judge)
     found: dict = {}
-    for name, compute in planned.items():
-        if only is not None and name not in only:
+    for name, metric in METRICS.items():
+        if (only is not None and name not in only) or (metric.needs_judge and judge is None):
             continue
+        if (reason := metric.applies(ctx)) is not None:
+            log.debug("%s does not apply: %s", name, reason)
+            continue
+        pyro.set_rng_seed(metric_seed(name))
         try:
-            found[name] = compute()
+            found[name] = metric.compute(ctx)
         except NotApplicable as err:
             log.warning("%s not computed: %s", name, err)
             found.setdefault("not_applicable", {})[name] = str(err)
@@ -105,11 +80,6 @@ def flatten(metrics: dict, prefix: str = "") -> dict:
     return flat
 
 
-JUDGED = ("dsa_table1", "consistency", "reconstruction_consistency", "swap_consistency", "fixed_motion", "generation", "fvd")  # need a judge
-TRACKED = ("dsa_table1", "consistency", "reconstruction_consistency", "swap_consistency", "fixed_motion", "embedding_accuracy", "gw_disentanglement",
-           "dsa_table2", "imputation")  # what eval_every tracks by default: everything but the prior-sample scores
-
-
 class TrainingEvaluator:
     """The papers' judged metrics of a model while it trains (``trainer.eval_every``): on the first ``sequences`` test
     sequences, flattened to ``eval.<metric>...`` scalars for metrics.csv and TensorBoard."""
@@ -118,9 +88,9 @@ class TrainingEvaluator:
                  judge_overrides: dict | None = None) -> None:
         if sequences < 4:
             raise ValueError(f"trainer.eval_sequences must be >= 4, got {sequences}")
-        unknown = set(metrics or ()) - set(TRACKED) - {"generation", "fvd"}
+        unknown = set(metrics or ()) - set(METRICS)
         if unknown:
-            raise ValueError(f"unknown trainer.eval_metrics {sorted(unknown)}; valid: {', '.join((*TRACKED, 'generation', 'fvd'))}")
+            raise ValueError(f"unknown trainer.eval_metrics {sorted(unknown)}; valid: {', '.join(METRICS)}")
         self.train_cfg, self.test_set, self.device = train_cfg, test_set, device
         self.count = min(sequences, len(test_set))
         self.metrics = tuple(metrics) if metrics else TRACKED

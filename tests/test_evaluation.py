@@ -4,7 +4,7 @@ from torch import nn
 
 from evaluation.judges import Judge
 from evaluation.protocols import dsa_table1, frame_features, generation_scores, gw_disentanglement
-from evaluation.report import vdsm_sections
+from evaluation.plugins import METRICS
 from inference.anneal import SiteGroups
 from tests.conftest import MovingSquares, tiny_guide, tiny_model
 
@@ -80,5 +80,5 @@ def test_gw_disentanglement_returns_the_eq19_terms():
 
 def test_report_flags_an_fvd_with_more_features_than_sequences_per_half():
     row = {"metric": "FVD-judge (x judge)", "fvd": 1.0, "fvd_half": 1.0, "real_vs_real": 2.0, "features": 256}
-    assert "Not meaningful" in "\n".join(vdsm_sections({"fvd": {**row, "sequences": 505}}))
-    assert "Not meaningful" not in "\n".join(vdsm_sections({"fvd": {**row, "sequences": 2000}}))
+    assert "Not meaningful" in "\n".join(METRICS["fvd"].section({"fvd": {**row, "sequences": 505}}, {}))
+    assert "Not meaningful" not in "\n".join(METRICS["fvd"].section({"fvd": {**row, "sequences": 2000}}, {}))

@@ -235,13 +235,23 @@ def test_bad_names_and_settings_are_one_line_errors() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(JUDGES))
-def test_config_files_match_the_code_defaults(name: str) -> None:
+def test_the_config_file_is_the_one_source_of_defaults(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evaluation.judges import settings as judge_settings_module
+
     cfg = OmegaConf.load(CONF / f"{name}.yaml")
     assert cfg._target_ == "evaluation.judges.load_or_train_judge" and cfg.name == name
     settings = OmegaConf.to_container(cfg)
     for key in ("_target_", "_convert_", "name", "cache_dir"):
         settings.pop(key)
     assert settings == judge_settings(name)
+    edited = OmegaConf.merge(cfg, {"lr": 0.123, "seed": 7})  # a user edits conf/judge/<name>.yaml: nothing else to change
+    OmegaConf.save(edited, tmp_path / f"{name}.yaml")
+    monkeypatch.setattr(judge_settings_module, "JUDGE_CONF_DIR", tmp_path)
+    judge_settings_module._defaults_of.cache_clear()
+    try:
+        assert judge_settings(name)["lr"] == 0.123 and judge_settings(name)["seed"] == 7
+    finally:
+        judge_settings_module._defaults_of.cache_clear()
 
 
 def test_hydra_instantiates_a_judge_from_its_config(cache: Path) -> None:

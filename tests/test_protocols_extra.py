@@ -175,7 +175,7 @@ class OracleGuide(nn.Module):
 
 def test_embedding_accuracy_of_an_oracle_guide() -> None:
     guide, groups = OracleGuide(), SiteGroups(OracleGuide.latent_groups)
-    result = embedding_accuracy(guide, groups, Characters(), count=len(Characters()), batch_size=32)
+    result = embedding_accuracy(guide, groups, Characters(), count=len(Characters()), batch_size=32, identity="character")
     accuracy, chance = result["accuracy"], result["chance"]
     assert result["split_by"] == "character" and result["sequences"] == {"train": 60, "test": 60}
     assert set(accuracy["static"]) == {"colour", "size", "action"}  # identity is the split, not a factor
@@ -186,11 +186,11 @@ def test_embedding_accuracy_of_an_oracle_guide() -> None:
     assert accuracy["dynamics"]["action"] == 1.0
     assert accuracy["dynamics"]["colour"] <= chance["colour"] + 1e-9  # no better than the commonest colour
     assert result["classes"] == {"colour": COLOURS, "size": 2, "action": ACTIONS}
-    means = embedding_accuracy(guide, groups, Characters(), count=40, batch_size=32, factors=["action"], pooling="mean")
+    means = embedding_accuracy(guide, groups, Characters(), count=40, batch_size=32, factors=["action"], pooling="mean", identity="character")
     assert set(means["accuracy"]["dynamics"]) == {"action"} and means["dimensions"]["dynamics"] == ACTIONS
     assert means["accuracy"]["dynamics"]["action"] == pytest.approx(1 / ACTIONS)  # a cycling phase averages out
     with pytest.raises(ValueError, match="unknown factor\\(s\\) hat; this data set has: colour, size, action"):
-        embedding_accuracy(guide, groups, Characters(), count=40, factors=["hat"])
+        embedding_accuracy(guide, groups, Characters(), count=40, factors=["hat"], identity="character")
 
 
 def test_split_never_puts_a_character_in_both_halves() -> None:
@@ -199,13 +199,13 @@ def test_split_never_puts_a_character_in_both_halves() -> None:
     groups = SiteGroups(OracleGuide.latent_groups)
     embeddings, labels = sequence_embeddings(OracleGuide(), groups, Characters(), 120, 50, torch.device("cpu"))
     assert embeddings["static"].shape == (120, COLOURS) and labels["attributes"].shape == (120, 2)
-    test, split_by = _held_out_half(labels, 120)
+    test, split_by = _held_out_half(labels, 120, "character")
     assert split_by == "character"
     assert not set(labels["character"][test]) & set(labels["character"][~test])
 
 
 def test_embedding_accuracy_of_a_single_character_is_skipped_not_an_error() -> None:
     guide, groups = OracleGuide(), SiteGroups(OracleGuide.latent_groups)
-    found = embedding_accuracy(guide, groups, Characters(), count=ACTIONS, batch_size=4)  # the first character's actions only
+    found = embedding_accuracy(guide, groups, Characters(), count=ACTIONS, batch_size=4, identity="character")  # the first character's actions only
     assert found["chance"] == {} and set(found["skipped"]) == {"colour", "size", "action"}
     assert "single character" in found["skipped"]["action"]

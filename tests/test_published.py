@@ -1,11 +1,12 @@
-"""The papers' published numbers (evaluation/published.py) are matched to our metric keys only where they apply, keyed by
+"""The papers' published numbers (evaluation/published.py, placed by each metric plug-in) are matched to our metric keys only where they apply, keyed by
 each data set's own factor names, and every one of them reaches its data set's report."""
 import re
 
 import pytest
 
 from data.sprites import DSA, VDSM, labels_info_of
-from evaluation.published import DSA_TABLE1, DSA_TABLE2, GW_TABLE1, VDSM_TABLE1, fixed_motion_rows, published
+from evaluation.plugins import published
+from evaluation.published import DSA_TABLE1, DSA_TABLE2, GW_TABLE1, VDSM_TABLE1, fixed_motion_rows
 from evaluation.report import paper_sections
 
 OURS = 0.123456  # every measured value in the fake metrics: never equal to a published number in any format

@@ -35,8 +35,8 @@ a judge below it is cached and then refused with ``JudgeTooWeak``.
 ``python -m evaluation.judges sprites [key=value ...]`` trains (or loads) a judge and prints its report.
 
 The package: ``common`` (constants, errors), ``augmentation`` (degradations), ``base`` (the ``Judge`` network base,
-labelled data, ``JudgeSpec``), one module per judge (``sprites``, ``mnist``, ``spoken_digits``: its network and its
-``SPEC``), ``settings`` (defaults, checks, cache key), ``training``, ``cache`` and ``__main__`` (the command line).
+labelled data, ``JudgeSpec``), one module per judge (``sprites``, ``mnist``, ``spoken_digits``: its network, its
+``SPEC`` and its ``fit`` to a data config), ``settings`` (defaults read from ``conf/judge/<name>.yaml``, checks, cache key), ``training``, ``cache`` and ``__main__`` (the command line).
 
 Measured at full size with the default settings on the 2-core development machine (otherwise idle;
 held-out accuracy clean / 3x3-blurred / down-up-resampled; loading a cached judge takes about 2 s):

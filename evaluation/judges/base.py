@@ -3,7 +3,7 @@ that says what one judge name means."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -137,39 +137,20 @@ class LabelledData:
 
 
 # ---------------------------------------------------------------- the judges' settings, data and networks
-COMMON_DEFAULTS: dict[str, Any] = {
-    "epochs": 3,
-    "max_steps": None,  # cap on optimiser steps (tests use 1-2)
-    "batch_size": 32,
-    "lr": 2e-3,
-    "weight_decay": 0.0,
-    "frames_per_sequence": None,  # random frames of each training sequence per step (None: all)
-    "blur_prob": 0.4,
-    "blur_size": 3,
-    "resample_prob": 0.3,
-    "resample_factor": 2,
-    "noise_prob": 0.5,
-    "noise_std": 0.05,
-    "conditions": list(CONDITIONS),
-    "seed": 0,
-    "eval_batch_size": 64,
-    "min_accuracy": None,  # refuse the judge (JudgeTooWeak) below this held-out accuracy on check_heads
-    "check_conditions": ["clean", "blurred"],
-}
 UNKEYED = ("eval_batch_size", "min_accuracy", "check_conditions")  # do not change the weights or the report
 
 
 @dataclass(frozen=True)
 class JudgeSpec:
-    """What one judge name means: defaults, data keys and loading, network, label of each head."""
+    """What one judge name means: data keys and loading, network, label of each head (its defaults: conf/judge/<name>.yaml)."""
 
     name: str
-    defaults: dict[str, Any]
     data_key: Callable[[str, dict[str, Any]], dict[str, Any]]
     load: Callable[[str, dict[str, Any], Any], LabelledData]
     build: Callable[[dict[str, Any]], Judge]
     targets: Callable[[dict[str, Any]], dict[str, tuple[str, int | None]]]  # head -> (label key, column)
     check_heads: Callable[[dict[str, Any]], tuple[str, ...]]
     value_range: tuple[float, float] | None = PIXEL_RANGE
+    fit: Callable[[Mapping[str, Any]], dict[str, Any] | str] = lambda data: {}  # data config -> settings that match it, or why it cannot
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 JUDGE_VERSION = 1
 CONDITIONS = ("clean", "blurred", "resampled")  # evaluation conditions of the held-out data
-SPRITES_MIN_ACCURACY = 0.97
 PIXEL_RANGE = (0.0, 1.0)
 
 

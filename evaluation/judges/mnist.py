@@ -1,14 +1,14 @@
 """The MNIST digit judge of single 64x64 frames, trained on one-digit Bouncing MNIST."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 from torch import nn
 
 from data import bouncing_mnist, moving_mnist
 from data.bouncing_mnist import BouncingMNISTDataset
-from evaluation.judges.base import COMMON_DEFAULTS, Judge, JudgeSpec, LabelledData
+from evaluation.judges.base import Judge, JudgeSpec, LabelledData
 
 
 
@@ -53,6 +53,12 @@ class DigitFrameJudge(Judge):
         return torch.cat([per_frame.mean(1), per_frame.std(1, unbiased=False)], -1)
 
 
+def _mnist_fit(data: Mapping[str, Any]) -> dict[str, Any] | str:
+    """Any motion settings fit (the judge reads single frames), but only one digit per frame."""
+    digits = data.get("num_digits", 1)
+    return {} if digits == 1 else f"the mnist judge classifies one-digit frames; these have {digits} digits (a multi-label judge is not provided)"
+
+
 def _mnist_key(split: str, settings: dict[str, Any]) -> dict[str, Any]:
     """Return the cache entry and settings of a bouncing_mnist split (as data/bouncing_mnist.py keys it)."""
     count = settings[f"{split}_sequences"]
@@ -78,24 +84,12 @@ def _mnist_load(split: str, settings: dict[str, Any], cache_dir: Any) -> Labelle
 
 SPEC = JudgeSpec(
     name="mnist",
-    defaults=COMMON_DEFAULTS
-    | {
-        "train_sequences": 10000,  # size knob (bouncing_mnist train / test sequences)
-        "test_sequences": 2000,
-        "seq_len": 16,
-        "speed": 3.6,
-        "data_seed": 0,
-        "epochs": 12,
-        "batch_size": 128,  # sequences per step, one random frame of each
-        "frames_per_sequence": 1,
-        "width": 16,
-        "feature_dim": 128,
-    },
     data_key=_mnist_key,
     load=_mnist_load,
     build=lambda settings: DigitFrameJudge(settings["width"], settings["feature_dim"]),
     targets=lambda settings: {"digit": ("digit", None)},
     check_heads=lambda settings: ("digit",),
+    fit=_mnist_fit,
 )
 
 

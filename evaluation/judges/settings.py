@@ -1,8 +1,11 @@
 """A judge name's settings (defaults, checks, cache key), its untrained network and its data."""
 from __future__ import annotations
 
-import importlib
+import copy
+import functools
 import hashlib
+import importlib
+from pathlib import Path
 from typing import Any, Mapping
 
 import torch
@@ -15,6 +18,8 @@ from evaluation.judges.common import CONDITIONS, JUDGE_VERSION, JudgeError
 
 
 JUDGE_MODULES = ("sprites", "mnist", "spoken_digits")  # one module per judge, each defining its SPEC
+JUDGE_CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "judge"  # conf/judge/<name>.yaml: each judge's defaults
+HYDRA_KEYS = ("_target_", "_convert_", "name", "cache_dir")  # keys of a judge config that are not settings
 
 
 JUDGES: dict[str, JudgeSpec] = {spec.name: spec for spec in (importlib.import_module(f"evaluation.judges.{module}").SPEC for module in JUDGE_MODULES)}
@@ -54,14 +59,32 @@ def _check_number(
         raise JudgeError(f"{name} judge: {key} must be {'an int' if integer else 'a number'} {bound}, got {value!r}")
 
 
+@functools.cache
+def _defaults_of(name: str) -> dict[str, Any]:
+    """Read conf/judge/<name>.yaml once: the one source of a judge's defaults (Hydra's keys left out)."""
+    from omegaconf import OmegaConf
+
+    path = JUDGE_CONF_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise JudgeError(f"judge {name!r} has no config {path}")
+    config = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    return {key: value for key, value in config.items() if key not in HYDRA_KEYS}
+
+
+def judge_defaults(name: str) -> dict[str, Any]:
+    """A judge's default settings, as conf/judge/<name>.yaml gives them (a fresh copy)."""
+    _spec(name)
+    return copy.deepcopy(_defaults_of(name))
+
+
 def judge_settings(name: str, **settings: Any) -> dict[str, Any]:
     """Return the judge's defaults updated with ``settings``, checked (unknown keys and bad values are errors)."""
-    spec = _spec(name)
-    unknown = sorted(set(settings) - set(spec.defaults))
+    defaults = judge_defaults(name)
+    unknown = sorted(set(settings) - set(defaults))
     if unknown:
-        valid = ", ".join(sorted(spec.defaults))
+        valid = ", ".join(sorted(defaults))
         raise JudgeError(f"unknown setting(s) {', '.join(unknown)} for judge {name!r}; valid: {valid}")
-    full = {key: _plain(value) for key, value in (spec.defaults | settings).items()}
+    full = {key: _plain(value) for key, value in (defaults | settings).items()}
     for key in ("epochs", "batch_size", "eval_batch_size", "blur_size", "resample_factor"):
         _check_number(name, key, full[key], 1, integer=True)
     for key in ("blur_prob", "resample_prob", "noise_prob"):

@@ -1,7 +1,7 @@
 """The spoken-digits judge: speaker and digit of a 200 ms segment of normalised log spectra."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -9,7 +9,7 @@ from torch import nn
 
 from data import fsdd
 from data.fsdd import SpokenDigitsDataset
-from evaluation.judges.base import COMMON_DEFAULTS, Judge, JudgeSpec, LabelledData
+from evaluation.judges.base import Judge, JudgeSpec, LabelledData
 
 
 
@@ -49,6 +49,13 @@ class SpokenDigitsJudge(Judge):
         return torch.cat([hidden.mean(-1), hidden.amax(-1)], -1)
 
 
+def _speech_fit(data: Mapping[str, Any]) -> dict[str, Any] | str:
+    """The judge normalises with the training statistics of its data settings: they must be the evaluated data's."""
+    if data.get("split_by") != "take" or not data.get("normalise", True) or data.get("short_utterances") != "pad":
+        return "the spoken-digits judge reads the take split's normalised, padded segments (split_by=take, normalise, pad)"
+    return {"takes": data.get("takes"), "test_takes": data.get("test_takes"), "segment_hop": data.get("segment_hop")}
+
+
 def _speech_key(split: str, settings: dict[str, Any]) -> dict[str, Any]:
     """Return the features' cache entry and settings plus what selects and normalises the split."""
     takes = fsdd.check_takes(settings["takes"])
@@ -76,26 +83,12 @@ def _speech_load(split: str, settings: dict[str, Any], cache_dir: Any) -> Labell
 
 SPEC = JudgeSpec(
     name="spoken_digits",
-    defaults=COMMON_DEFAULTS
-    | {
-        "takes": None,  # size knob: FSDD takes to use (None: all 50); must match the evaluated data set
-        "test_takes": list(fsdd.OFFICIAL_TEST_TAKES),
-        "segment_hop": fsdd.SEGMENT_FRAMES,
-        "epochs": 30,
-        "lr": 1e-3,
-        "weight_decay": 1e-4,
-        "hidden_dim": 128,
-        "dropout": 0.2,
-        "blur_prob": 0.3,
-        "resample_prob": 0.3,
-        "noise_std": 0.3,  # in units of the per-bin standard deviation
-        "check_conditions": ["clean"],
-    },
     data_key=_speech_key,
     load=_speech_load,
     build=lambda settings: SpokenDigitsJudge(settings["hidden_dim"], settings["dropout"]),
     targets=lambda settings: {"speaker": ("speaker", None), "digit": ("digit", None)},
     check_heads=lambda settings: ("speaker", "digit"),
+    fit=_speech_fit,
     value_range=None,
 )
 

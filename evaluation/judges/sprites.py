@@ -1,7 +1,7 @@
 """The Sprites judge: attribute heads per frame and an action head over time, and how it reads Sprites data."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -9,8 +9,8 @@ from torch import nn
 from data import sprites as sprites_data
 from data.sprites import SpritesDataset, SpritesVDSMDataset
 from networks.frames import FrameEncoder
-from evaluation.judges.base import COMMON_DEFAULTS, Judge, JudgeSpec, LabelledData
-from evaluation.judges.common import SPRITES_MIN_ACCURACY, JudgeError
+from evaluation.judges.base import Judge, JudgeSpec, LabelledData
+from evaluation.judges.common import JudgeError
 
 
 
@@ -75,6 +75,13 @@ def _sprite_variant(settings: dict[str, Any]) -> tuple[sprites_data.SpriteVarian
     return SPRITE_VARIANTS[settings["dataset"]]
 
 
+def _sprites_fit(data: Mapping[str, Any]) -> dict[str, Any] | str:
+    """The judge of a Sprites data config (trained on that variant), or why a data set is not one it reads."""
+    if data.get("name") not in SPRITE_VARIANTS:
+        return f"the sprites judge reads the variants {', '.join(SPRITE_VARIANTS)}, not {data.get('name')!r}"
+    return {"dataset": data["name"]}
+
+
 def _sprites_key(split: str, settings: dict[str, Any]) -> dict[str, Any]:
     """Return the cache entry and settings of a Sprites split (as data/sprites.py keys it)."""
     variant, _ = _sprite_variant(settings)
@@ -107,20 +114,12 @@ def _sprites_targets(settings: dict[str, Any]) -> dict[str, tuple[str, int | Non
 
 SPEC = JudgeSpec(
     name="sprites",
-    defaults=COMMON_DEFAULTS
-    | {
-        "dataset": "sprites",
-        "train_characters": None,  # size knob: first n characters of each split (None: all 1000 / 296)
-        "test_characters": None,
-        "width": 16,
-        "feature_dim": 128,
-        "min_accuracy": SPRITES_MIN_ACCURACY,
-    },
     data_key=_sprites_key,
     load=_sprites_load,
     build=_sprites_build,
     targets=_sprites_targets,
     check_heads=lambda settings: _sprite_variant(settings)[0].attributes,
+    fit=_sprites_fit,
 )
 
 
