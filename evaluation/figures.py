@@ -18,10 +18,8 @@ import torch
 from inference.anneal import SiteGroups
 from inference.figures import save_rows, strip
 from inference.plotting import pyplot
-from inference.latents import (
-    UseMeans, frames_last_sites, from_frames, generate_keeping, generate_sharing, group_latents, latent_sites, motion_groups,
-    posterior_means, swap, to_frames,
-)
+from inference.latents import UseMeans, generate_keeping, generate_sharing, group_latents, latent_sites, motion_groups, posterior_means, swap
+from inference.layout import from_per_frame, per_frame
 
 MOTION_LABEL = "motion"
 
@@ -103,8 +101,7 @@ def save_judge_over_time(model: Callable, groups: SiteGroups, judge, seq_len: in
 def encoded_frames(guide: Callable, groups: SiteGroups, x: torch.Tensor) -> dict[str, torch.Tensor | None]:
     """Posterior means of x per group as (B, T, D) (None where a group is not per frame), plus the raw site values."""
     means = posterior_means(guide, x)
-    frames_last = frames_last_sites(guide)
-    return {group: to_frames(group_latents(groups, means, (group,)), x.shape[1], frames_last) for group in groups.names}
+    return {group: per_frame(groups.layout(group), group_latents(groups, means, (group,)), x.shape[1]) for group in groups.names}
 
 
 def principal_plane(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -120,12 +117,12 @@ def principal_plane(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, t
 def manifold_grid(model: Callable, guide: Callable, groups: SiteGroups, x: torch.Tensor, rows: int = 8, span: float = 2.0) -> torch.Tensor:
     """Frames decoded from a grid over the top-2 principal axes (+- span sd) of the encoded per-frame motion latents,
     every other latent fixed to the posterior mean of x[0] (Helminger Fig. 3); returns (rows, T, C, H, W)."""
-    frames, frames_last = x.shape[1], frames_last_sites(guide)
+    frames = x.shape[1]
     encoded = encoded_frames(guide, groups, x)
     group = next((g for g in motion_groups(groups) if encoded[g] is not None), None)
     trace = poutine.trace(model).get_trace(None, batch_size=rows, seq_len=frames)
     template = group_latents(groups, {n: s["value"] for n, s in latent_sites(trace).items()}, (group,)) if group else {}
-    if group is None or from_frames(template, torch.zeros(rows, frames, 1), frames_last) is None:
+    if group is None or from_per_frame(groups.layout(group), template, torch.zeros(rows, frames, 1)) is None:
         raise ValueError(f"{getattr(model, 'name', type(model).__name__)} has no per-frame motion latent to draw a manifold grid of")
     centre, directions, spread = principal_plane(encoded[group].reshape(-1, encoded[group].shape[-1]))
     along_time = torch.linspace(-span, span, frames) * spread[0]
@@ -134,7 +131,7 @@ def manifold_grid(model: Callable, guide: Callable, groups: SiteGroups, x: torch
     if len(directions) > 1:
         grid = grid + along_rows[:, None, None] * directions[1]
     fixed = {n: v[:1].expand(rows, *v.shape[1:]) for n, v in posterior_means(guide, x[:1]).items() if n not in template}
-    data = {**fixed, **from_frames(template, grid.expand(rows, frames, -1).to(x.device), frames_last)}
+    data = {**fixed, **from_per_frame(groups.layout(group), template, grid.expand(rows, frames, -1).to(x.device))}
     with UseMeans():
         return poutine.condition(model, data=data)(None, batch_size=rows, seq_len=frames)
 

@@ -10,8 +10,8 @@ number of consecutive missing frames. Here:
   for all T frames, so z_{t+1..T} come from the prior transition (DSA, VDSM) or the deterministic LSTM (LSTM-f/c);
 * frames are compared after binarising at 0.5 (``evaluation.metrics.wrong_pixel_fraction``).
 
-Which latents are which is read from the model's own traces, not its name: a site named ``<name>_<k>`` is per
-step; any other latent must keep its shape when the length changes. Models whose latents are one block over all
+Which latents are which is read from the latent layout each model declares (inference/layout.py), not its name:
+``steps`` groups are per step, ``sequence`` groups per sequence. Models with a group that is one block over all
 frames (Grathwohl & Wilson's, the unordered model, VDSM stage 1) cannot be conditioned on a prefix and are refused.
 
 The caption of Fig. 8 does not say whether the error is over all T frames or only the missing ones; the text's
@@ -19,7 +19,6 @@ The caption of Fig. 8 does not say whether the error is over all T frames or onl
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -32,8 +31,8 @@ from evaluation.protocols import EvaluationError, NotApplicable, batches
 from inference.anneal import SiteGroups
 from inference.figures import save_rows
 from inference.latents import UseMeans, latent_sites, posterior_means
+from inference.layout import infer_layout, step_of
 
-STEP_SITE = re.compile(r"(?P<base>.+)_(?P<step>\d+)")  # per-time-step sites z_1 .. z_T (ARCHITECTURE.md)
 THRESHOLD = 0.5  # binarisation of predicted and true pixels (Fig. 8)
 PREDICTED_COLOUR = (0.0, 1.0, 0.0)  # Fig. 7 shows the predicted frames in green
 
@@ -43,50 +42,34 @@ def model_name(model: Callable) -> str:
     return getattr(model, "name", "") or type(model).__name__
 
 
-def _prior_latent_shapes(model: Callable, groups: SiteGroups, seq_len: int) -> dict[str, torch.Size]:
-    """Per-sequence shapes of the model's latent sites (those of a latent group, so not ``x``) for ``seq_len`` frames."""
+def _prior_latents(model: Callable, groups: SiteGroups, seq_len: int) -> dict[str, torch.Tensor]:
+    """One prior draw of the model's latent sites (those of a latent group, so not ``x``) for ``seq_len`` frames."""
     with torch.no_grad(), UseMeans():
         trace = poutine.trace(model).get_trace(None, batch_size=1, seq_len=seq_len)
-    return {name: site["value"].shape[1:] for name, site in latent_sites(trace).items() if groups.index(name) is not None}
-
-
-def _step_of(site: str) -> tuple[str, int] | None:
-    """(base name, step) of a per-step site name such as z_12, else None."""
-    match = STEP_SITE.fullmatch(site)
-    return (match["base"], int(match["step"])) if match else None
-
-
-def _per_step_bases(shapes: dict[str, torch.Size], seq_len: int) -> set[str]:
-    """Base names whose sites <base>_1 .. <base>_seq_len are exactly the per-step sites of a trace."""
-    steps: dict[str, set[int]] = {}
-    for site in shapes:
-        if (parsed := _step_of(site)) is not None:
-            steps.setdefault(parsed[0], set()).add(parsed[1])
-    return {base for base, found in steps.items() if found == set(range(1, seq_len + 1))}
-
-
-def _in_families(site: str, bases: set[str]) -> bool:
-    """Whether ``site`` is one step of a per-step family named in ``bases``."""
-    parsed = _step_of(site)
-    return parsed is not None and parsed[0] in bases
+    return {name: site["value"] for name, site in latent_sites(trace).items() if groups.index(name) is not None}
 
 
 def imputation_sites(model: Callable, groups: SiteGroups, seq_len: int) -> tuple[list[str], list[str]]:
     """(sequence-level site names, per-step base names) of a model, or NotApplicable (one line) if it cannot impute.
 
-    The model is traced generating ``seq_len`` and ``seq_len + 1`` frames: a per-step family gains one site, a
-    sequence-level site keeps its shape; a latent whose shape follows the length spans all frames at once.
+    Read from each group's latent layout (declared by the model, inference/layout.py): ``sequence`` groups are
+    conditioned as they are, ``steps`` groups on their observed steps; a group that is one block over all frames
+    cannot be conditioned on a prefix.
     """
-    name = model_name(model)
-    short, long = _prior_latent_shapes(model, groups, seq_len), _prior_latent_shapes(model, groups, seq_len + 1)
-    bases = _per_step_bases(short, seq_len) & _per_step_bases(long, seq_len + 1)
-    global_sites = [site for site in short if not _in_families(site, bases)]
-    for site in global_sites:
-        if long.get(site) != short[site]:
+    values = _prior_latents(model, groups, seq_len)
+    global_sites: list[str] = []
+    bases: set[str] = set()
+    for group in groups.names:
+        sites = {name: value for name, value in values.items() if groups.names[groups.index(name)] == group}
+        layout = groups.layout(group) or infer_layout(sites, seq_len)
+        if layout == "sequence":
+            global_sites += list(sites)
+        elif layout == "steps":
+            bases |= {step_of(name)[0] for name in sites}
+        elif sites:
             raise NotApplicable(
-                f"cannot impute frames with model '{name}': latent site '{site}' spans all frames "
-                f"(shape {tuple(short[site])} for {seq_len} frames, {tuple(long[site]) if site in long else 'absent'} "
-                f"for {seq_len + 1}); imputation needs sequence-level latents and per-step latents <name>_1 .. <name>_T"
+                f"cannot impute frames with model '{model_name(model)}': latent group '{group}' is one block over all frames "
+                f"(layout {layout}, sites {', '.join(sites)}); imputation needs sequence-level latents and per-step latents <name>_1 .. <name>_T"
             )
     return global_sites, sorted(bases)
 

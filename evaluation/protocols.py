@@ -17,7 +17,8 @@ from torch.utils.data import Dataset, default_collate
 
 from evaluation import metrics
 from inference.anneal import SiteGroups
-from inference.latents import frames_last_sites, generate_keeping, group_latents, motion_groups, posterior_means, reconstruct, swap, to_frames
+from inference.latents import generate_keeping, group_latents, motion_groups, posterior_means, reconstruct, swap
+from inference.layout import per_frame, sequence_embedding
 
 log = logging.getLogger(__name__)
 
@@ -225,19 +226,18 @@ def frame_features(guide: Callable, groups: SiteGroups, dataset: Dataset, count:
     """
     features: dict[str, list[np.ndarray]] = {}
     labels: dict[str, list[np.ndarray]] = {}
-    frames_last = frames_last_sites(guide)  # G&W guides: sites shaped (B, features, frames)
     for batch in batches(dataset, count, batch_size, device):
         x = batch["x"]
         frames = x.shape[1]
         means = posterior_means(guide, x)
         for group in groups.names:
-            per_frame = to_frames(group_latents(groups, means, (group,)), frames, frames_last)
-            if per_frame is not None:
-                features.setdefault(group, []).append(per_frame.reshape(x.shape[0] * frames, -1).cpu().numpy())
+            by_frame = per_frame(groups.layout(group), group_latents(groups, means, (group,)), frames)
+            if by_frame is not None:
+                features.setdefault(group, []).append(by_frame.reshape(x.shape[0] * frames, -1).cpu().numpy())
         for key, value in batch.items():
             if key != "x":
-                per_frame = value if value.dim() >= 2 and value.shape[1] == frames else value.unsqueeze(1).expand(value.shape[0], frames, *value.shape[1:])
-                labels.setdefault(key, []).append(per_frame.reshape(x.shape[0] * frames, *per_frame.shape[2:]).cpu().numpy())
+                label = value if value.dim() >= 2 and value.shape[1] == frames else value.unsqueeze(1).expand(value.shape[0], frames, *value.shape[1:])
+                labels.setdefault(key, []).append(label.reshape(x.shape[0] * frames, *label.shape[2:]).cpu().numpy())
     return {k: np.concatenate(v) for k, v in features.items()}, {k: np.concatenate(v) for k, v in labels.items()}
 
 
@@ -358,22 +358,6 @@ def fvd_judge(model: Callable, judge: Any, dataset: Dataset, count: int, batch_s
 POOLINGS = ("flatten", "mean")
 
 
-def _pool_time(value: torch.Tensor, pooling: str) -> torch.Tensor:
-    """One row per sequence from a per-frame latent (B, T, ...): all frames in order (flatten) or their mean."""
-    per_frame = value.reshape(value.shape[0], value.shape[1], -1)
-    return per_frame.reshape(value.shape[0], -1) if pooling == "flatten" else per_frame.mean(1)
-
-
-def _sequence_embedding(values: list[torch.Tensor], frames: int, pooling: str) -> torch.Tensor:
-    """One group's embedding (B, D): per-sequence sites (B, F) as they are, per-frame ones pooled over time.
-
-    Per-step sites z_1..z_T (each (B, F)) are stacked to (B, T, F) first, so ``mean`` averages them over time.
-    """
-    if len(values) == frames and all(v.dim() == 2 for v in values):
-        values = [torch.stack(values, dim=1)]
-    return torch.cat([v if v.dim() == 2 else _pool_time(v, pooling) for v in values], dim=-1)
-
-
 @torch.no_grad()
 def sequence_embeddings(guide: Callable, groups: SiteGroups, dataset: Dataset, count: int, batch_size: int, device: torch.device,
                         pooling: str = "flatten") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -382,17 +366,16 @@ def sequence_embeddings(guide: Callable, groups: SiteGroups, dataset: Dataset, c
         raise EvaluationError(f"unknown pooling {pooling!r}; valid: {', '.join(POOLINGS)}")
     embeddings: dict[str, list[np.ndarray]] = {}
     labels: dict[str, list[np.ndarray]] = {}
-    frames_last = frames_last_sites(guide)  # G&W guides: sites shaped (B, features, frames)
     for batch in batches(dataset, count, batch_size, device):
         x = batch["x"]
-        per_group: dict[str, list[torch.Tensor]] = {}
+        per_group: dict[str, dict[str, torch.Tensor]] = {}
         for name, value in posterior_means(guide, x).items():
             index = groups.index(name)
             if index is None:
                 raise EvaluationError(f"latent site {name!r} belongs to no latent group of {groups.names}")
-            per_group.setdefault(groups.names[index], []).append(value.transpose(1, 2) if name in frames_last else value)
-        for group, values in per_group.items():
-            embeddings.setdefault(group, []).append(_sequence_embedding(values, x.shape[1], pooling).cpu().numpy())
+            per_group.setdefault(groups.names[index], {})[name] = value
+        for group, sites in per_group.items():
+            embeddings.setdefault(group, []).append(sequence_embedding(groups.layout(group), sites, x.shape[1], pooling).cpu().numpy())
         for key, value in batch.items():
             if key != "x":
                 labels.setdefault(key, []).append(value.cpu().numpy())

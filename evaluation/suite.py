@@ -100,7 +100,7 @@ class TrainingEvaluator:
     def __call__(self, model, guide) -> dict[str, float]:
         """Scalars of every tracked metric that applies (fractions, scores, EERs); labels and counts left out."""
         options = MetricOptions(batch_size=64, generated_sequences=self.count, fvd_sequences=self.count)
-        found = paper_metrics(self.train_cfg, model, guide, SiteGroups(model.latent_groups), self.test_set, self.count, options,
+        found = paper_metrics(self.train_cfg, model, guide, SiteGroups.of(model), self.test_set, self.count, options,
                               self.device, self.judge, only=self.metrics)
         found.pop("not_applicable", None)
         return {f"eval.{key}": float(value) for key, value in flatten(found).items()

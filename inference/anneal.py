@@ -21,12 +21,23 @@ from inference.schedules import Constant
 
 
 class SiteGroups:
-    """Resolves a sample site's name to the index of the latent group whose regex fully matches it."""
+    """Resolves a sample site's name to the index of the latent group whose regex fully matches it, and carries each
+    group's declared latent layout (inference/layout.py) for the code that maps latents to frames."""
 
-    def __init__(self, groups: Mapping[str, str]) -> None:
+    def __init__(self, groups: Mapping[str, str], layouts: Mapping[str, str] | None = None) -> None:
         self.names = list(groups)
         self._patterns = [re.compile(pattern) for pattern in groups.values()]
         self._cache: dict[str, int | None] = {}
+        self.layouts = dict(layouts or {})
+
+    @classmethod
+    def of(cls, model: object) -> "SiteGroups":
+        """The groups and declared layouts of a model (``latent_groups``, ``latent_layout``)."""
+        return cls(model.latent_groups, getattr(model, "latent_layout", None))
+
+    def layout(self, group: str) -> str | None:
+        """The declared layout of a group (sequence, steps, frames, frames_last), or None when undeclared."""
+        return self.layouts.get(group)
 
     def index(self, site: str) -> int | None:
         """Group index of ``site``, or None when no group claims it."""

@@ -21,6 +21,7 @@ from inference.batch import batch_keys, check_batch_keys, collate, keyword_args,
 from inference.distributed import Cluster
 from inference.errors import ConfigError
 from inference.latents import latent_sites, site_kls
+from inference.layout import check_layouts, layout_problem
 from inference.objective import TermError, term_values
 from inference.optim import ScaledLearningRates, check_lr_scale
 from inference.checkpoint import load_checkpoint, run_config
@@ -93,7 +94,7 @@ def _frame_kinds(model_cls: Any) -> tuple[str, ...]:
 def check_pair(model: nn.Module, guide: nn.Module, x: torch.Tensor, extras: dict | None = None) -> None:
     """Trace model and guide on a small batch (``x`` and the batch keys they take, ``extras``): same latent sites and
     shapes, every site in a group, analytic KLs, the model's extra loss terms as declared (one value per sequence)."""
-    groups = SiteGroups(model.latent_groups)
+    groups = SiteGroups.of(model)
     model_args, guide_args = keyword_args(model, extras), keyword_args(guide, extras)
     with torch.no_grad(), poutine.block():
         guide_trace = poutine.trace(guide).get_trace(x, **guide_args)
@@ -113,12 +114,25 @@ def check_pair(model: nn.Module, guide: nn.Module, x: torch.Tensor, extras: dict
                 )
             if groups.index(name) is None:
                 raise ConfigError(f"latent site '{name}' of model '{model.name}' belongs to no latent group {model.latent_groups}")
+        check_declared_layouts(model, groups, {name: site["value"] for name, site in model_sites.items()}, x.shape[1] if x.dim() > 1 else 1)
         model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x, **model_args)
         site_kls(model_trace, guide_trace)  # raises if any pair lacks an analytic KL
         try:
             term_values(model, guide, model_trace, guide_trace, x, extras)  # the declared terms, one value per sequence
         except TermError as err:
             raise ConfigError(str(err)) from None
+
+
+def check_declared_layouts(model: nn.Module, groups: SiteGroups, values: dict[str, torch.Tensor], frames: int) -> None:
+    """Refuse, in one line, a model whose ``latent_layout`` misses a group or does not describe its traced values."""
+    try:
+        check_layouts(getattr(model, "latent_layout", {}), model.latent_groups, f"model '{model.name}'")
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    for group in groups.names:
+        sites = {name: value for name, value in values.items() if groups.index(name) == groups.names.index(group)}
+        if (problem := layout_problem(groups.layout(group), sites, frames)) is not None:
+            raise ConfigError(f"model '{model.name}', latent group '{group}': {problem}")
 
 
 def preview_batch(dataset: Dataset, count: int = 8, max_frames: int = 16) -> torch.Tensor | None:

@@ -120,42 +120,6 @@ def motion_groups(groups: SiteGroups) -> tuple[str, ...]:
     return tuple(name for name in groups.names if name != "static")
 
 
-def frames_last_sites(guide: Callable) -> set[str]:
-    """Sites a guide declares as (B, features, frames) blocks (the G&W guides' ``latent_sites``)."""
-    return set(getattr(guide, "latent_sites", {}))
-
-
-def to_frames(sites: dict[str, torch.Tensor], frames: int, frames_last: set[str]) -> torch.Tensor | None:
-    """One group's site values as (B, frames, D): per-step sites (z_1..z_T, each (B, D)) stacked over time, blocks
-    kept (transposed if frames-last), per-sequence (B, D) values repeated over time; None for any other layout."""
-    values = list(sites.values())
-    if not values:
-        return None
-    if len(values) == frames and frames > 1 and all(v.dim() == 2 for v in values):
-        return torch.stack(values, dim=1)
-    parts = []
-    for name, value in sites.items():
-        if value.dim() == 3:
-            parts.append(value.transpose(1, 2) if name in frames_last else value)
-        elif value.dim() == 2:
-            parts.append(value.unsqueeze(1).expand(value.shape[0], frames, value.shape[1]))
-        else:
-            return None
-    return torch.cat(parts, dim=-1) if all(p.shape[1] == frames for p in parts) else None
-
-
-def from_frames(template: dict[str, torch.Tensor], per_frame: torch.Tensor, frames_last: set[str]) -> dict[str, torch.Tensor] | None:
-    """Inverse of ``to_frames`` for genuinely per-frame groups: (B, T, D) back into the template's sites, or None."""
-    values = list(template.values())
-    frames = per_frame.shape[1]
-    if len(values) == frames and frames > 1 and all(v.dim() == 2 for v in values):
-        return {name: per_frame[:, t] for t, name in enumerate(template)}
-    if len(values) == 1 and values[0].dim() == 3:
-        (name,) = template
-        return {name: per_frame.transpose(1, 2) if name in frames_last else per_frame}
-    return None
-
-
 @torch.no_grad()
 def generate_keeping(model: Callable, guide: Callable, groups: SiteGroups, x: torch.Tensor, keep: Iterable[str]) -> torch.Tensor:
     """Decode with the ``keep`` groups' latents encoded from x (posterior means) and every other latent drawn from the prior.

@@ -18,9 +18,8 @@ from inference.build import load_run
 from inference.figures import rows_figure
 from inference.plotting import pyplot
 from inference.trainer import CHECKPOINT_NAME
-from inference.latents import (
-    frames_last_sites, generate_keeping, group_latents, latent_sites, motion_groups, posterior_means, reconstruct, swap, to_frames, traces,
-)
+from inference.latents import generate_keeping, group_latents, latent_sites, motion_groups, posterior_means, reconstruct, swap, traces
+from inference.layout import per_frame
 
 Sequences = torch.Tensor | int | Sequence[int]  # a batch (B, T, ...) or test indices
 
@@ -60,7 +59,7 @@ class Run:
 
     def __init__(self, directory: Path, cfg: DictConfig, model: nn.Module, guide: nn.Module, data: Dataset, step: int, split: str = "test") -> None:
         self.directory, self.cfg, self.model, self.guide, self.data, self.step, self.split = directory, cfg, model, guide, data, step, split
-        self.groups, self.name = SiteGroups(model.latent_groups), model.name
+        self.groups, self.name = SiteGroups.of(model), model.name
 
     @classmethod
     def load(cls, directory: str | Path, split: str = "test", device: str = "cpu", stage: str | None = None) -> Run:
@@ -95,15 +94,16 @@ class Run:
         """Posterior means per latent group: (B, D) for a per-sequence group, (B, T, D) for one with a value per frame
         (``z_1..z_T`` stacked, G&W's frame blocks as frames x features)."""
         x = self.sequences(which)
-        means, frames_last = posterior_means(self.guide, x), frames_last_sites(self.guide)
+        means = posterior_means(self.guide, x)
         stacked = {}
         for group in self.groups.names:
             sites = group_latents(self.groups, means, [group])
-            if len(sites) == 1 and next(iter(sites.values())).dim() == 2:
-                stacked[group] = next(iter(sites.values()))
-            elif sites:
-                per_frame = to_frames(sites, x.shape[1], frames_last)
-                stacked[group] = per_frame if per_frame is not None else torch.cat([v.flatten(1) for v in sites.values()], -1)
+            if not sites:
+                continue
+            if self.groups.layout(group) == "sequence":
+                stacked[group] = torch.cat([v.flatten(1) for v in sites.values()], -1)
+            else:
+                stacked[group] = per_frame(self.groups.layout(group), sites, x.shape[1])
         return stacked
 
     @torch.no_grad()

@@ -98,7 +98,7 @@ class Trainer:
             set_precision(precision, self.device, self.model, self.guide)  # networks in bf16; ELBO terms stay float32
         except ValueError as err:
             raise ConfigError(f"trainer.{err}") from None
-        self.groups = SiteGroups(model.latent_groups)
+        self.groups = SiteGroups.of(model)
         try:
             weighted = objective_groups(model)  # the weight vector: latent groups, then the model's extra loss terms
         except ValueError as err:
@@ -320,7 +320,7 @@ class Trainer:
         finally:
             set_rng_state(saved)
         log.info("step %d: judged metrics in %.0f s: %s", self.step, time.perf_counter() - started,
-                 {k.removeprefix("eval."): round(v, 4) for k, v in found.items() if k.endswith(("disagreement", "accuracy", "d_score", "eer_static", "eer_dynamics"))})
+                 {k.removeprefix("eval."): round(v, 4) for k, v in found.items()})  # every tracked scalar, as in metrics.csv
         return found
 
     def _draw(self, step: int) -> None:

@@ -12,10 +12,12 @@ from models.shapes import sequence_sizes
 
 
 class SequenceModel(nn.Module):
-    """Base of a model p(x_1:T, latents); subclasses set ``name``, ``latent_groups`` and write ``forward`` as the story."""
+    """Base of a model p(x_1:T, latents); subclasses set ``name``, ``latent_groups``, ``latent_layout`` and write ``forward``
+    as the story."""
 
     name = ""
     latent_groups: dict[str, str] = {}
+    latent_layout: dict[str, str] = {}  # group -> sequence | steps | frames | frames_last (inference/layout.py)
 
     def __init__(self, frame_shape: tuple[int, ...], seq_len: int, likelihood: str = "normal", likelihood_scale: float = 0.7071) -> None:
         super().__init__()

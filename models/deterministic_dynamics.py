@@ -38,6 +38,7 @@ class DeterministicDynamics(SequenceModel, ABC):
     """p(f) p(z) prod_t p(x_t | z, f) with h_t from a deterministic LSTM (§4.3); subclasses choose how z drives it."""
 
     latent_groups = {"static": r"f", "dynamics": r"z"}
+    latent_layout = {"static": "sequence", "dynamics": "sequence"}  # z is the initial state: the LSTM unrolls the rest
 
     def __init__(
         self,

@@ -26,6 +26,7 @@ class DSA(SequenceModel):
 
     name = "dsa"
     latent_groups = {"static": r"f", "dynamics": r"z_\d+"}
+    latent_layout = {"static": "sequence", "dynamics": "steps"}  # f per sequence, z_1 .. z_T per frame
     frame_kinds = ("image", "vector")  # inference.build refuses data whose frames a model cannot take
 
     def __init__(

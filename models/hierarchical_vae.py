@@ -47,6 +47,7 @@ class FramePriorVAE(SequenceModel, ABC):
 
     name = ""
     latent_groups: dict[str, str] = {}
+    latent_layout: dict[str, str] = {}
 
     def __init__(
         self,
@@ -92,6 +93,7 @@ class HierarchicalVAE(FramePriorVAE):
 
     name = "hierarchical_vae"
     latent_groups = {"static": r"h_static", "dynamics": r"h_temporal"}
+    latent_layout = {"static": "frames_last", "dynamics": "frames_last"}  # value (B, features, frames)
 
     def __init__(self, frame_shape, seq_len, static_dim: int = 2, temporal_dim: int = 2, sigma_s2: float = 0.01, sigma_t2: float = 0.01, **kwargs) -> None:
         super().__init__(frame_shape, seq_len, {"h_static": static_dim, "h_temporal": temporal_dim}, **kwargs)
@@ -110,6 +112,7 @@ class FrameVAE(FramePriorVAE):
 
     name = "frame_vae"
     latent_groups = {"latent": r"h"}
+    latent_layout = {"latent": "frames_last"}
 
     def __init__(self, frame_shape, seq_len, latent_dim: int = 4, **kwargs) -> None:
         super().__init__(frame_shape, seq_len, {"h": latent_dim}, **kwargs)
@@ -123,6 +126,7 @@ class SlowFeatureVAE(FramePriorVAE):
 
     name = "slow_vae"
     latent_groups = {"latent": r"h"}
+    latent_layout = {"latent": "frames_last"}
 
     def __init__(self, frame_shape, seq_len, latent_dim: int = 4, sigma_t2: float = 0.01, **kwargs) -> None:
         super().__init__(frame_shape, seq_len, {"h": latent_dim}, **kwargs)

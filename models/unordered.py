@@ -33,6 +33,7 @@ class UnorderedModel(SequenceModel):
 
     name = "unordered"
     latent_groups = {"static": r"f", "dynamics": r"z"}
+    latent_layout = {"static": "sequence", "dynamics": "frames"}  # z: (B, N, D), one pose per frame of the set
 
     def __init__(
         self,

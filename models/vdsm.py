@@ -32,6 +32,7 @@ class VDSMPretrain(SequenceModel):
 
     name = "vdsm_pretrain"
     latent_groups = {"static": r"s", "dynamics": r"z(_\d+)?"}
+    latent_layout = {"static": "sequence", "dynamics": "frames"}  # stage 1: z (B, T, D), frames independent
 
     def __init__(
         self,
@@ -95,6 +96,7 @@ class VDSM(VDSMPretrain):
 
     name = "vdsm"
     latent_groups = {"static": r"s", "action": r"d", "dynamics": r"z(_\d+)?"}
+    latent_layout = {"static": "sequence", "action": "sequence", "dynamics": "steps"}  # s, d per sequence; z_1 .. z_T
 
     def __init__(self, frame_shape, seq_len, **kwargs) -> None:
         super().__init__(frame_shape, seq_len, **kwargs)

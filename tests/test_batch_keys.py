@@ -83,8 +83,8 @@ def test_the_logged_elbo_uses_the_keys(tmp_path):
     trainer.fit()
     assert all(seen is not None for seen in model.seen)  # training steps, log rows and the test loss all passed shift
     x, shift = data.x[:4], data.shift[:4]
-    with_key = elbo_terms(model, guide, x, SiteGroups(model.latent_groups), {"shift": shift, "index": torch.arange(4)})
-    without = elbo_terms(model, guide, x, SiteGroups(model.latent_groups))
+    with_key = elbo_terms(model, guide, x, SiteGroups.of(model), {"shift": shift, "index": torch.arange(4)})
+    without = elbo_terms(model, guide, x, SiteGroups.of(model))
     assert with_key["recon"] > without["recon"]  # x sits at its shift: the model that knows it explains x better
 
 

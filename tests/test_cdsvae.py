@@ -94,7 +94,7 @@ def test_each_term_compares_its_own_latent_on_its_own_view(monkeypatch):
 
 def test_the_logged_terms_are_the_models():
     model, guide = tiny()
-    terms = elbo_terms(model, guide, torch.rand(4, SEQ_LEN, *FRAME), SiteGroups(model.latent_groups))
+    terms = elbo_terms(model, guide, torch.rand(4, SEQ_LEN, *FRAME), SiteGroups.of(model))
     assert {"term_contrastive_static", "term_contrastive_dynamics", "term_mi_static_dynamics", "objective"} <= set(terms)
     assert terms["term_contrastive_static"] <= 0 and terms["objective"] == pytest.approx(
         terms["elbo"] + terms["term_contrastive_static"] + terms["term_contrastive_dynamics"] + terms["term_mi_static_dynamics"], rel=1e-3)

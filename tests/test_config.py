@@ -201,7 +201,7 @@ def test_evaluate_reports_the_metric_of_each_data_set(tmp_path, data, model, sec
     assert key in metrics and section in report_text
     assert (tmp_path / "run" / "eval" / "progress.png").is_file()
     if model == "hierarchical_vae" and data == "bouncing_ball":
-        assert set(metrics["not_applicable"]) == {"imputation"} and "spans all frames" in metrics["not_applicable"]["imputation"]
+        assert set(metrics["not_applicable"]) == {"imputation"} and "one block over all frames" in metrics["not_applicable"]["imputation"]
     elif data == "bouncing_ball":
         assert set(metrics["imputation"]) == {"all_frames", "missing_frames"} and "judge" not in metrics
         assert all((tmp_path / "run" / "eval" / name).is_file() for name in ("imputation.png", "manifold.png", "swap_grid.png", "swap_grid.gif"))

@@ -99,7 +99,7 @@ def test_generation_protocols_keep_and_share_the_right_latents():
 
     model = tiny_model()
     guide = tiny_guide(model)
-    groups = SiteGroups(model.latent_groups)
+    groups = SiteGroups.of(model)
     x = torch.rand(3, SEQ_LEN, *FRAME)
     everything = ("static", "dynamics")
     assert torch.equal(generate_keeping(model, guide, groups, x, everything), generate_keeping(model, guide, groups, x, everything))

@@ -71,7 +71,7 @@ def test_annealing_scales_each_group_kl_in_model_and_guide():
 
     model, x = tiny_model(), torch.rand(2, SEQ_LEN, *FRAME)
     guide = tiny_guide(model)
-    groups = SiteGroups(model.latent_groups)
+    groups = SiteGroups.of(model)
     weights = torch.tensor([0.25, 3.0])
     pyro.set_rng_seed(7)
     with torch.no_grad():
@@ -86,7 +86,7 @@ def test_scaling_only_the_model_would_leave_the_kl_unannealed():
 
     model, x = tiny_model(), torch.rand(2, SEQ_LEN, *FRAME)
     guide = tiny_guide(model)
-    groups = SiteGroups(model.latent_groups)
+    groups = SiteGroups.of(model)
     pyro.set_rng_seed(3)
     loss = TraceMeanField_ELBO().loss(Annealed(model, groups), lambda x, w: guide(x), x, torch.tensor([0.1, 0.1]))
     recon, static, dynamics = _terms(model, guide, x, seed=3)

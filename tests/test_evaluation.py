@@ -37,7 +37,7 @@ class LabelledSquares(MovingSquares):
 
 def test_dsa_table1_with_an_input_blind_judge_finds_no_disagreement():
     model = tiny_model()
-    table = dsa_table1(model, tiny_guide(model), SiteGroups(model.latent_groups), MovingSquares(6), ConstantJudge(), count=6, batch_size=4)
+    table = dsa_table1(model, tiny_guide(model), SiteGroups.of(model), MovingSquares(6), ConstantJudge(), count=6, batch_size=4)
     assert set(table) == {"colour", "action"}
     for row in table.values():
         assert row["disagreement"] == 0.0 and abs(row["kl_recon"]) < 1e-9 and row["kl_random"] >= 0
@@ -59,13 +59,13 @@ def test_dsa_table1_scores_only_the_heads_a_judge_names():
         motion_heads = ()
 
     model = tiny_model()
-    table = dsa_table1(model, tiny_guide(model), SiteGroups(model.latent_groups), MovingSquares(4), StaticOnly(), count=4, batch_size=4)
+    table = dsa_table1(model, tiny_guide(model), SiteGroups.of(model), MovingSquares(4), StaticOnly(), count=4, batch_size=4)
     assert set(table) == {"colour"}
 
 
 def test_frame_features_stack_per_step_sites_and_repeat_static_ones():
     model = tiny_model()
-    features, labels = frame_features(tiny_guide(model), SiteGroups(model.latent_groups), LabelledSquares(5), 5, 2, torch.device("cpu"))
+    features, labels = frame_features(tiny_guide(model), SiteGroups.of(model), LabelledSquares(5), 5, 2, torch.device("cpu"))
     assert features["static"].shape == (20, 4) and features["dynamics"].shape == (20, 3)
     assert (features["static"][:4] == features["static"][0]).all()  # f is the same on every frame of a sequence
     assert labels["size"].shape == (20,) and labels["column"].tolist()[:4] == [0, 2, 1, 0]
@@ -73,7 +73,7 @@ def test_frame_features_stack_per_step_sites_and_repeat_static_ones():
 
 def test_gw_disentanglement_returns_the_eq19_terms():
     model = tiny_model()
-    result = gw_disentanglement(tiny_guide(model), SiteGroups(model.latent_groups), LabelledSquares(24), 24, "size", "column", batch_size=8)
+    result = gw_disentanglement(tiny_guide(model), SiteGroups.of(model), LabelledSquares(24), 24, "size", "column", batch_size=8)
     assert set(result) == {"d_score", "a_static", "a_temporal", "static_feature_accuracy"}
     assert result["d_score"] >= 0 and 0 <= result["static_feature_accuracy"] <= 1
 

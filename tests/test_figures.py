@@ -12,7 +12,7 @@ from evaluation.figures import (
 from evaluation.judges import Judge
 from guides.frame_gaussian import FrameGaussianGuide
 from inference.anneal import SiteGroups
-from inference.latents import from_frames, posterior_means, reconstruct, swap, to_frames
+from inference.latents import posterior_means, reconstruct, swap
 from guides.deterministic_dynamics import GlobalDynamicsFactorisedGuide
 from models.deterministic_dynamics import LSTMF
 from models.hierarchical_vae import HierarchicalVAE
@@ -23,23 +23,10 @@ def squares(count: int = 4) -> torch.Tensor:
     return MovingSquares(count).x
 
 
-def test_layouts_round_trip():
-    steps = {f"z_{t}": torch.randn(2, 3) for t in range(1, 5)}
-    stacked = to_frames(steps, 4, set())
-    assert stacked.shape == (2, 4, 3) and torch.equal(stacked[:, 2], steps["z_3"])
-    assert all(torch.equal(a, b) for a, b in zip(from_frames(steps, stacked, set()).values(), steps.values()))
-    frames_last = {"h": torch.randn(2, 5, 4)}
-    per_frame = to_frames(frames_last, 4, {"h"})
-    assert per_frame.shape == (2, 4, 5) and torch.equal(from_frames(frames_last, per_frame, {"h"})["h"], frames_last["h"])
-    per_sequence = to_frames({"f": torch.randn(2, 6)}, 4, set())
-    assert per_sequence.shape == (2, 4, 6) and torch.equal(per_sequence[:, 0], per_sequence[:, 3])
-    assert from_frames({"f": torch.randn(2, 6)}, per_sequence, set()) is None  # not a per-frame latent
-
-
 def test_manifold_grid_decodes_the_fixed_static_with_grid_points():
     model = tiny_model()
     guide = tiny_guide(model)
-    groups = SiteGroups(model.latent_groups)
+    groups = SiteGroups.of(model)
     x = squares(6)
     grid = manifold_grid(model, guide, groups, x, rows=3)
     assert grid.shape == (3, SEQ_LEN, *FRAME)
@@ -60,7 +47,7 @@ def test_manifold_grid_refuses_a_model_without_per_frame_motion():
     model = LSTMF(FRAME, SEQ_LEN, static_dim=4, dynamics_dim=3, hidden_dim=8, width=4)
     guide = GlobalDynamicsFactorisedGuide(model, feature_dim=8, hidden_dim=8, width=4)
     with pytest.raises(ValueError, match="no per-frame motion latent"):
-        manifold_grid(model, guide, SiteGroups(model.latent_groups), squares(3))
+        manifold_grid(model, guide, SiteGroups.of(model), squares(3))
 
 
 class ClassFromBrightness(Judge):
@@ -82,7 +69,7 @@ class ClassFromBrightness(Judge):
 
 def test_judged_classes_over_time_shapes_and_stability(tmp_path):
     model = tiny_model()
-    groups = SiteGroups(model.latent_groups)
+    groups = SiteGroups.of(model)
     classes = judged_classes_over_time(model, groups, ClassFromBrightness(), ("static",), repeats=2, per_repeat=3, seq_len=SEQ_LEN)
     assert classes["brightness"].shape == (2, 3, SEQ_LEN) and classes["action"].shape == (2, 3, SEQ_LEN)
     stable = save_judge_over_time(model, groups, ClassFromBrightness(), SEQ_LEN, tmp_path / "judge.png", repeats=2, per_repeat=3)
@@ -98,7 +85,7 @@ def test_trajectory_and_generation_figures_are_written(kind, tmp_path):
     else:
         model = HierarchicalVAE(FRAME, SEQ_LEN, decoder_widths=(8, 4), hidden_dim=16)
         guide = FrameGaussianGuide(model, feature_dim=16, hidden_dim=8, width=4)
-    groups = SiteGroups(model.latent_groups)
+    groups = SiteGroups.of(model)
     x = squares(3)
     save_latent_trajectories(guide, groups, x, tmp_path / "trajectories.png")
     save_generation_grid(model, guide, groups, x[:2], tmp_path / "generation.png", draws=2)
@@ -122,7 +109,7 @@ def test_gif_has_one_frame_per_time_step(tmp_path):
 
 def test_swap_grid_rows_keep_content_columns_keep_motion_and_diagonal_reconstructs(tmp_path):
     model = tiny_model()
-    guide, groups = tiny_guide(model), SiteGroups(model.latent_groups)
+    guide, groups = tiny_guide(model), SiteGroups.of(model)
     x = torch.stack([MovingSquares(3)[i]["x"] for i in range(3)])
     cells = swap_grid(model, guide, groups, x)
     assert cells.shape == (3, 3, *x.shape[1:])

@@ -127,6 +127,6 @@ def test_static_and_temporal_sites_carry_their_own_priors():
     assert torch.allclose(covariance["h_static"], static_covariance(6, 0.04))
     assert torch.allclose(covariance["h_temporal"], random_walk_covariance(6, 0.09))
     assert trace.nodes["h_static"]["value"].shape == (2, 2, 6) and trace.nodes["h_temporal"]["value"].shape == (2, 3, 6)
-    assert SiteGroups(model.latent_groups).names[SiteGroups(model.latent_groups).index("h_static")] == "static"
+    assert SiteGroups.of(model).names[SiteGroups.of(model).index("h_static")] == "static"
     static = trace.nodes["h_static"]["value"]
     assert (static - static.mean(-1, keepdim=True)).abs().max() < 1.0  # nearly constant over frames (sd 0.2)

@@ -60,14 +60,14 @@ def squares(count=B):
 def test_observing_every_frame_is_reconstruction(pair):
     model, guide = PAIRS[pair]()
     x = squares()
-    torch.testing.assert_close(impute(model, guide, SiteGroups(model.latent_groups), x, SEQ_LEN), reconstruct(model, guide, x), rtol=0, atol=0)
+    torch.testing.assert_close(impute(model, guide, SiteGroups.of(model), x, SEQ_LEN), reconstruct(model, guide, x), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("pair", PAIRS)
 @pytest.mark.parametrize("observed", [1, 2, SEQ_LEN - 1])
 def test_imputation_uses_only_the_observed_prefix(pair, observed):
     model, guide = PAIRS[pair]()
-    groups, x = SiteGroups(model.latent_groups), squares()
+    groups, x = SiteGroups.of(model), squares()
     predicted = impute(model, guide, groups, x, observed)
     assert predicted.shape == x.shape and torch.isfinite(predicted).all()
     changed_tail = x.clone()
@@ -79,7 +79,7 @@ def test_imputation_uses_only_the_observed_prefix(pair, observed):
 def traced_imputation(model, guide, x, observed, sample=False):
     """The model's trace during ``impute`` (its last call is the conditioned full-length run)."""
     tracer = poutine.trace(model)
-    impute(tracer, guide, SiteGroups(model.latent_groups), x, observed, sample)
+    impute(tracer, guide, SiteGroups.of(model), x, observed, sample)
     return tracer.trace
 
 
@@ -114,8 +114,8 @@ def test_dsa_sampling_draws_the_unobserved_steps_only():
     following = trace.nodes[f"z_{observed + 1}"]
     assert not torch.allclose(following["value"], following["fn"].mean)
     torch.testing.assert_close(trace.nodes["z_1"]["value"], posterior_means(guide, x[:, :observed])["z_1"], rtol=0, atol=0)
-    assert not torch.equal(impute(model, guide, SiteGroups(model.latent_groups), x, observed, sample=True),
-                           impute(model, guide, SiteGroups(model.latent_groups), x, observed))
+    assert not torch.equal(impute(model, guide, SiteGroups.of(model), x, observed, sample=True),
+                           impute(model, guide, SiteGroups.of(model), x, observed))
 
 
 @pytest.mark.parametrize("model_cls", [LSTMF, LSTMC])
@@ -128,19 +128,19 @@ def test_lstm_sites_hold_the_prefix_encoding_and_dynamics_are_deterministic(mode
         assert trace.nodes[site]["is_observed"]
         torch.testing.assert_close(trace.nodes[site]["value"], encoded[site], rtol=0, atol=0)
     assert not torch.allclose(encoded["z"], posterior_means(guide, x)["z"])
-    groups = SiteGroups(model.latent_groups)
+    groups = SiteGroups.of(model)
     torch.testing.assert_close(impute(model, guide, groups, x, observed, sample=True), impute(model, guide, groups, x, observed))
 
 
 def test_sites_are_found_from_the_traces():
     model = tiny_model()
-    assert imputation_sites(model, SiteGroups(model.latent_groups), SEQ_LEN) == (["f"], ["z"])
+    assert imputation_sites(model, SiteGroups.of(model), SEQ_LEN) == (["f"], ["z"])
     lstm, _ = tiny_lstm(LSTMF)
-    assert imputation_sites(lstm, SiteGroups(lstm.latent_groups), SEQ_LEN) == (["f", "z"], [])
+    assert imputation_sites(lstm, SiteGroups.of(lstm), SEQ_LEN) == (["f", "z"], [])
     vdsm, _ = vdsm_pair(VDSMFullGuide)
-    assert imputation_sites(vdsm, SiteGroups(vdsm.latent_groups), SEQ_LEN) == (["s", "d"], ["z"])
+    assert imputation_sites(vdsm, SiteGroups.of(vdsm), SEQ_LEN) == (["s", "d"], ["z"])
     guide = tiny_guide(model)
-    assert list(prefix_latents(model, guide, SiteGroups(model.latent_groups), squares(), 3)) == ["f", "z_1", "z_2", "z_3"]
+    assert list(prefix_latents(model, guide, SiteGroups.of(model), squares(), 3)) == ["f", "z_1", "z_2", "z_3"]
 
 
 SMALL_GW = dict(decoder_widths=(8, 4), hidden_dim=16)
@@ -167,17 +167,17 @@ def test_models_whose_latents_span_all_frames_are_refused_in_one_line(name):
     model = unsupported_model(name)
     guide = UNSUPPORTED[name]()(model, feature_dim=8, hidden_dim=8, width=4)
     with pytest.raises(ValueError, match=f"cannot impute frames with model '{name}'") as error:
-        impute(model, guide, SiteGroups(model.latent_groups), squares(), 2)
+        impute(model, guide, SiteGroups.of(model), squares(), 2)
     assert "\n" not in str(error.value)
     with pytest.raises(ValueError, match=f"model '{name}'"):
-        imputation_curve(model, guide, SiteGroups(model.latent_groups), MovingSquares(2), 2, 2, "cpu")
+        imputation_curve(model, guide, SiteGroups.of(model), MovingSquares(2), 2, 2, "cpu")
 
 
 @pytest.mark.parametrize("observed", [0, SEQ_LEN + 1])
 def test_observed_count_out_of_range_is_refused(observed):
     model, guide = dsa_pair("factorised")
     with pytest.raises(ValueError, match="observed must be between 1 and T"):
-        impute(model, guide, SiteGroups(model.latent_groups), squares(), observed)
+        impute(model, guide, SiteGroups.of(model), squares(), observed)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -236,13 +236,13 @@ class StripBalls(Dataset):
 
 def test_exact_dynamics_give_no_wrong_pixels():
     model = ShiftModel(velocity=1.0)
-    curve = imputation_curve(model, shift_guide, SiteGroups(model.latent_groups), StripBalls(), COUNT, 4, "cpu", missing=range(LENGTH))
+    curve = imputation_curve(model, shift_guide, SiteGroups.of(model), StripBalls(), COUNT, 4, "cpu", missing=range(LENGTH))
     assert curve == {"all_frames": dict.fromkeys(range(LENGTH), 0.0), "missing_frames": dict.fromkeys(range(1, LENGTH), 0.0)}
 
 
 def test_a_ball_that_stops_gets_two_pixels_wrong_per_missing_frame():
     model = ShiftModel(velocity=0.0)
-    curve = imputation_curve(model, shift_guide, SiteGroups(model.latent_groups), StripBalls(), COUNT, 4, "cpu")
+    curve = imputation_curve(model, shift_guide, SiteGroups.of(model), StripBalls(), COUNT, 4, "cpu")
     assert list(curve["all_frames"]) == list(range(1, LENGTH))  # default: 1 .. T-1 missing frames
     for n in range(1, LENGTH):
         assert curve["all_frames"][n] == pytest.approx(2 * n / (LENGTH * WIDTH))
@@ -252,13 +252,13 @@ def test_a_ball_that_stops_gets_two_pixels_wrong_per_missing_frame():
 def test_curve_refuses_missing_counts_that_leave_nothing_observed():
     model = ShiftModel(velocity=1.0)
     with pytest.raises(ValueError, match="missing frame counts"):
-        imputation_curve(model, shift_guide, SiteGroups(model.latent_groups), StripBalls(), COUNT, 4, "cpu", missing=[LENGTH])
+        imputation_curve(model, shift_guide, SiteGroups.of(model), StripBalls(), COUNT, 4, "cpu", missing=[LENGTH])
 
 
 @pytest.mark.parametrize("pair", ["dsa-full", "lstm_c-factorised"])
 def test_curve_runs_on_real_models(pair):
     model, guide = PAIRS[pair]()
-    curve = imputation_curve(model, guide, SiteGroups(model.latent_groups), MovingSquares(5), 5, 2, "cpu")
+    curve = imputation_curve(model, guide, SiteGroups.of(model), MovingSquares(5), 5, 2, "cpu")
     assert list(curve["all_frames"]) == list(curve["missing_frames"]) == list(range(1, SEQ_LEN))
     assert all(0 <= value <= 1 for part in curve.values() for value in part.values())
 
@@ -271,5 +271,5 @@ def test_figure_marks_predicted_frames_green(tmp_path):
     assert torch.equal(marked[3, :, 0, 0], torch.tensor([0.0, 1.0, 0.0]))
     model, guide = dsa_pair("factorised")
     path = tmp_path / "imputation.png"
-    save_imputation_figure(model, guide, SiteGroups(model.latent_groups), squares(), [1, 3], path, sequences=2)
+    save_imputation_figure(model, guide, SiteGroups.of(model), squares(), [1, 3], path, sequences=2)
     assert path.stat().st_size > 0

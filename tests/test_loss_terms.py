@@ -25,6 +25,7 @@ class ToyWithBonus(nn.Module):
     """z ~ N(0, 1), x ~ N(z, 1); term ``closeness`` = -(q's mean - x)^2 per sequence, read from the guide's trace."""
 
     name, latent_groups, loss_terms = "toy", {"static": "z"}, ("closeness",)
+    latent_layout = {"static": "sequence"}
 
     def forward(self, x):
         with pyro.plate("sequences", x.shape[0]):
@@ -51,7 +52,7 @@ class ToyGuide(nn.Module):
 def losses(weights, x, seed=0):
     """(ELBO-with-terms loss, plain TraceMeanField loss) of the toy with the same draws, and the closeness sum."""
     model, guide = ToyWithBonus(), ToyGuide()
-    groups = SiteGroups(model.latent_groups)
+    groups = SiteGroups.of(model)
     annealed = Annealed(model, groups), Annealed(guide, groups)
     pyro.set_rng_seed(seed)
     with_terms = ELBOWithTerms(model, guide, latent_count=1).loss(*annealed, x, torch.tensor(weights))
@@ -69,7 +70,7 @@ def test_a_term_lowers_the_loss_by_its_weighted_sum(weight):
 
 def test_the_term_has_gradients_into_the_guide():
     model, guide, x = ToyWithBonus(), ToyGuide(), torch.tensor([2.0, 2.0])
-    groups = SiteGroups(model.latent_groups)
+    groups = SiteGroups.of(model)
     loss = ELBOWithTerms(model, guide, 1).differentiable_loss(Annealed(model, groups), Annealed(guide, groups), x, torch.tensor([0.0, 1.0]))
     loss.backward()
     assert guide.loc.grad < 0  # the closeness term pulls q's mean (0.3) up towards x = 2 (with the KL switched off)
@@ -77,7 +78,7 @@ def test_the_term_has_gradients_into_the_guide():
 
 def test_terms_are_logged_beside_the_paper_elbo():
     model, guide, x = ToyWithBonus(), ToyGuide(), torch.tensor([1.0, -1.0])
-    terms = elbo_terms(model, guide, x, SiteGroups(model.latent_groups))
+    terms = elbo_terms(model, guide, x, SiteGroups.of(model))
     assert terms["term_closeness"] == pytest.approx(-((0.3 - 1) ** 2 + (0.3 + 1) ** 2) / 2)
     assert terms["elbo"] == pytest.approx(terms["recon"] - terms["kl_static"])  # the paper's ELBO: no term in it
     assert terms["objective"] == pytest.approx(terms["elbo"] + terms["term_closeness"])
@@ -85,7 +86,7 @@ def test_terms_are_logged_beside_the_paper_elbo():
 
 def test_a_model_without_terms_logs_no_objective():
     model = tiny_model()
-    terms = elbo_terms(model, tiny_guide(model), torch.rand(2, SEQ_LEN, *FRAME), SiteGroups(model.latent_groups))
+    terms = elbo_terms(model, tiny_guide(model), torch.rand(2, SEQ_LEN, *FRAME), SiteGroups.of(model))
     assert not any(k.startswith("term_") for k in terms) and "objective" not in terms
 
 

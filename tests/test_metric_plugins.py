@@ -157,7 +157,7 @@ class NamedCharacters(Characters):
 @pytest.mark.parametrize("identity, memorised", [("character", False), (None, True)])
 def test_embedding_split_follows_the_declared_identity(identity: str | None, memorised: bool) -> None:
     ctx = Context(OmegaConf.create({}), DataFacts(identity=identity, factors=("colour",)), None, CharacterLookupGuide(),
-                  SiteGroups(CharacterLookupGuide.latent_groups), NamedCharacters(), len(NamedCharacters()), MetricOptions(), "cpu")
+                  SiteGroups.of(CharacterLookupGuide), NamedCharacters(), len(NamedCharacters()), MetricOptions(), "cpu")
     found = METRICS["embedding_accuracy"].compute(ctx)
     assert found["split_by"] == (identity or "sequence")
     accuracy = found["accuracy"]["static"]["colour"]

@@ -94,7 +94,7 @@ class PixelSequences(Dataset):
 @pytest.fixture
 def oracle():
     model = PixelModel()
-    return model, SiteGroups(model.latent_groups), PixelSequences(), SignJudge()
+    return model, SiteGroups.of(model), PixelSequences(), SignJudge()
 
 
 def test_generate_keeping_conditions_exactly_the_kept_group(oracle):

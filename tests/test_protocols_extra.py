@@ -174,7 +174,7 @@ class OracleGuide(nn.Module):
 
 
 def test_embedding_accuracy_of_an_oracle_guide() -> None:
-    guide, groups = OracleGuide(), SiteGroups(OracleGuide.latent_groups)
+    guide, groups = OracleGuide(), SiteGroups.of(OracleGuide)
     result = embedding_accuracy(guide, groups, Characters(), count=len(Characters()), batch_size=32, identity="character")
     accuracy, chance = result["accuracy"], result["chance"]
     assert result["split_by"] == "character" and result["sequences"] == {"train": 60, "test": 60}
@@ -196,7 +196,7 @@ def test_embedding_accuracy_of_an_oracle_guide() -> None:
 def test_split_never_puts_a_character_in_both_halves() -> None:
     from evaluation.protocols import _held_out_half
 
-    groups = SiteGroups(OracleGuide.latent_groups)
+    groups = SiteGroups.of(OracleGuide)
     embeddings, labels = sequence_embeddings(OracleGuide(), groups, Characters(), 120, 50, torch.device("cpu"))
     assert embeddings["static"].shape == (120, COLOURS) and labels["attributes"].shape == (120, 2)
     test, split_by = _held_out_half(labels, 120, "character")
@@ -205,7 +205,7 @@ def test_split_never_puts_a_character_in_both_halves() -> None:
 
 
 def test_embedding_accuracy_of_a_single_character_is_skipped_not_an_error() -> None:
-    guide, groups = OracleGuide(), SiteGroups(OracleGuide.latent_groups)
+    guide, groups = OracleGuide(), SiteGroups.of(OracleGuide)
     found = embedding_accuracy(guide, groups, Characters(), count=ACTIONS, batch_size=4, identity="character")  # the first character's actions only
     assert found["chance"] == {} and set(found["skipped"]) == {"colour", "size", "action"}
     assert "single character" in found["skipped"]["action"]

@@ -223,7 +223,7 @@ class SpeakerStubGuide(nn.Module):
 
 def test_table2_speaker_coded_f_gives_zero_eer_and_random_z_near_half():
     dataset = SpeakerSegments()
-    result = dsa_table2(SpeakerStubGuide(), SiteGroups(SpeakerStubGuide.latent_groups), dataset, batch_size=5)
+    result = dsa_table2(SpeakerStubGuide(), SiteGroups.of(SpeakerStubGuide), dataset, batch_size=5)
     assert result["eer_static"] == 0.0
     assert 0.3 < result["eer_dynamics"] < 0.7
     same_pairs = 4 * 6 * 5 // 2  # 4 speakers x C(6, 2) same-speaker pairs, balanced by as many different ones

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from evaluation.judges.augmentation import degrade
-from evaluation.judges.common import CONDITIONS, PIXEL_RANGE, JudgeError
+from evaluation.judges.common import PIXEL_RANGE, JudgeError
 
 
 
