@@ -49,7 +49,7 @@ def evaluate_run(run_dir: Path, cfg: DictConfig) -> dict:
     """Every metric and figure that applies to one run, written to <run>/eval/ (metrics.json, report.md, figures)."""
     train_cfg, model, guide, dataset, state = load_run(run_dir, cfg.split, cfg.device)
     device = next(model.parameters()).device
-    groups = SiteGroups(model.latent_groups)
+    groups = SiteGroups.of(model)
     count = len(dataset) if cfg.max_sequences is None else min(cfg.max_sequences, len(dataset))
     torch.manual_seed(0)
     metrics: dict = {**elbo_means(model, guide, groups, dataset, count, cfg.batch_size, device), "step": state["step"], "sequences": count,
