@@ -7,6 +7,7 @@ Runs trained before data configs declared the block read it from the repository'
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -49,8 +50,9 @@ def _from_block(block: Mapping[str, Any], where: str) -> DataFacts:
     return DataFacts(**values)
 
 
+@functools.cache
 def _declared_in_repository(name: str) -> Mapping[str, Any] | None:
-    """The ``evaluation:`` block of conf/data/<name>.yaml, for runs whose saved config predates the block."""
+    """The ``evaluation:`` block of conf/data/<name>.yaml, for runs whose saved config predates the block (read once)."""
     path = DATA_CONF_DIR / f"{name}.yaml"
     if not path.is_file():
         return None
