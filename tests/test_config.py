@@ -50,6 +50,7 @@ TINY_JUDGE = {  # per judge: the smallest judge that trains in seconds, for expe
     "sprites": "{train_characters:2,test_characters:1,max_steps:2,min_accuracy:null}",
     "mnist": "{train_sequences:8,test_sequences:4,max_steps:2,min_accuracy:null}",
     "spoken_digits": "{takes:[0,5],test_takes:[0],max_steps:2,min_accuracy:null}",
+    "sprites_sheet": "{train_characters:2,test_characters:1,max_steps:2,min_accuracy:null}",
 }
 
 

@@ -260,3 +260,46 @@ def test_hydra_instantiates_a_judge_from_its_config(cache: Path) -> None:
     cfg = OmegaConf.load(CONF / "spoken_digits.yaml")
     judge, report = instantiate(cfg, cache_dir=str(cache), **SPEECH_TINY, seed=4)
     assert isinstance(judge, judges.SpokenDigitsJudge) and report["settings"]["takes"] == [0, 5]
+
+
+# ---------------------------------------------------------------- the sheet-pose judge (Helminger Sprites)
+SHEET_TINY = dict(train_characters=2, test_characters=2, max_steps=2, batch_size=2, width=4, feature_dim=8, frames_per_sequence=4)
+
+
+def test_every_judge_module_has_its_config_and_every_config_its_module() -> None:
+    assert set(JUDGES) == {path.stem for path in CONF.glob("*.yaml")}
+    assert {"sprites", "sprites_sheet", "mnist", "spoken_digits"} <= set(JUDGES)
+
+
+def test_sheet_judge_reads_any_number_of_poses_and_has_no_action_head() -> None:
+    judge = build_judge("sprites_sheet", width=4, feature_dim=8)
+    probs = judge.predict(torch.rand(2, 11, 3, 64, 64))
+    for attribute in sprites_data.ATTRIBUTE_NAMES:
+        _assert_probabilities(probs[attribute], (2, 11, 6))
+        _assert_probabilities(probs[f"{attribute}_sequence"], (2, 6))
+    assert set(probs) == set(judge.heads) and "action" not in probs
+    assert judge.static_heads == tuple(sprites_data.ATTRIBUTE_NAMES) and judge.motion_heads == ()
+    assert judge.loss_heads == tuple(sprites_data.ATTRIBUTE_NAMES)
+    assert judge.features(torch.rand(2, 11, 3, 64, 64)).shape == (2, 8)  # appearance only
+    targets = JUDGES["sprites_sheet"].targets(judge_settings("sprites_sheet"))
+    for column, attribute in enumerate(sprites_data.HELMINGER.attributes):  # each head learns its own label column
+        assert targets[attribute] == targets[f"{attribute}_sequence"] == ("attributes", column)
+
+
+def test_each_sprites_judge_fits_only_its_own_variants() -> None:
+    sheet, dsa = JUDGES["sprites_sheet"], JUDGES["sprites"]
+    assert sheet.fit({"name": "sprites_helminger"}) == {}
+    assert "sets of sheet poses" in sheet.fit({"name": "sprites"})
+    assert "sprites_helminger" in dsa.fit({"name": "sprites_helminger"})  # the DSA judge knows 72 of the 178 poses
+    assert dsa.fit({"name": "sprites_vdsm"}) == {"dataset": "sprites_vdsm"}
+
+
+def test_sheet_judge_trains_on_random_poses_of_train_sheets_only(cache: Path, fit_calls: list) -> None:
+    _, report = load_or_train_judge("sprites_sheet", cache, **SHEET_TINY, min_accuracy=None)
+    (trained_on,) = fit_calls
+    assert trained_on.split == "train" and trained_on.seq_len == 178  # whole sheets; the trainer draws poses
+    characters = set(np.unique(trained_on.labels["character"]).tolist())
+    assert characters <= set(sprites_data.split_characters("train", sprites_data.HELMINGER).tolist())
+    assert report["training"]["steps"] == 2 and report["test"]["sequences"] == 2
+    assert set(report["test"]["clean"]) == {*sprites_data.ATTRIBUTE_NAMES, *(f"{a}_sequence" for a in sprites_data.ATTRIBUTE_NAMES)}
+    assert report["train_data"]["entry"] == "sprites_helminger-train"

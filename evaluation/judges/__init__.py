@@ -17,6 +17,10 @@ Judges (``load_or_train_judge(name, cache_dir=None, **settings) -> (judge, repor
   (the normalised geometric mean of the frame probabilities), and ``action`` (B, 9) = 3 * action +
   direction, from a temporal convolution over the frame features pooled over time. A small conv net
   (networks.FrameEncoder) per frame. ``dataset: sprites_vdsm`` trains the same judge on VDSM's Sprites.
+* ``sprites_sheet``: the same network without the action head, for Helminger's sets of sheet poses
+  (B, T, 3, 64, 64), any T of the 178 poses: per-pose attributes (B, T, 6) and per-set ``<attribute>_sequence``
+  (B, 6). Trained on every pose of the training characters' sheets (``frames_per_sequence`` random poses per
+  sheet and step); the ``sprites`` judge knows only the 72 action cells and reads 77-98 % of the others.
 * ``mnist``: frames (..., 1, 64, 64) -> ``digit`` (..., 10) per frame. Trained on single-digit frames
   of bouncing_mnist (train split = MNIST train digits; test split = MNIST test digits, never seen).
   The bouncing_mnist generator is the moving_mnist one with one digit, so the judge also fits
@@ -35,8 +39,8 @@ a judge below it is cached and then refused with ``JudgeTooWeak``.
 ``python -m evaluation.judges sprites [key=value ...]`` trains (or loads) a judge and prints its report.
 
 The package: ``common`` (constants, errors), ``augmentation`` (degradations), ``base`` (the ``Judge`` network base,
-labelled data, ``JudgeSpec``), one module per judge (``sprites``, ``mnist``, ``spoken_digits``: its network, its
-``SPEC`` and its ``fit`` to a data config), ``settings`` (defaults read from ``conf/judge/<name>.yaml``, checks, cache key), ``training``, ``cache`` and ``__main__`` (the command line).
+labelled data, ``JudgeSpec``), one module per judge (``sprites``, ``sprites_sheet``, ``mnist``, ``spoken_digits``: its network, its
+``SPEC`` and its ``fit`` to a data config; found by discovery), ``settings`` (defaults read from ``conf/judge/<name>.yaml``, checks, cache key), ``training``, ``cache`` and ``__main__`` (the command line).
 
 Measured at full size with the default settings on the 2-core development machine (otherwise idle;
 held-out accuracy clean / 3x3-blurred / down-up-resampled; loading a cached judge takes about 2 s):

@@ -5,6 +5,7 @@ import copy
 import functools
 import hashlib
 import importlib
+import pkgutil
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -17,12 +18,26 @@ from evaluation.judges.common import CONDITIONS, JUDGE_VERSION, JudgeError
 
 
 
-JUDGE_MODULES = ("sprites", "mnist", "spoken_digits")  # one module per judge, each defining its SPEC
 JUDGE_CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "judge"  # conf/judge/<name>.yaml: each judge's defaults
 HYDRA_KEYS = ("_target_", "_convert_", "name", "cache_dir")  # keys of a judge config that are not settings
 
 
-JUDGES: dict[str, JudgeSpec] = {spec.name: spec for spec in (importlib.import_module(f"evaluation.judges.{module}").SPEC for module in JUDGE_MODULES)}
+SHARED_MODULES = {"__main__", "augmentation", "base", "cache", "common", "settings", "training"}  # not judges
+
+
+def _discover() -> dict[str, JudgeSpec]:
+    """Every other module of this package that defines a ``SPEC`` is a judge: adding one is a module plus its conf file."""
+    specs = {}
+    for module in sorted(info.name for info in pkgutil.iter_modules([str(Path(__file__).parent)])):
+        if module in SHARED_MODULES:
+            continue
+        spec = getattr(importlib.import_module(f"evaluation.judges.{module}"), "SPEC", None)
+        if isinstance(spec, JudgeSpec):
+            specs[spec.name] = spec
+    return specs
+
+
+JUDGES: dict[str, JudgeSpec] = _discover()
 
 
 # ---------------------------------------------------------------- settings

@@ -23,27 +23,30 @@ class SpritesJudge(Judge):
     def __init__(
         self, attributes: Sequence[str], num_classes: Sequence[int], actions: int, width: int = 16, feature_dim: int = 128
     ) -> None:
+        """``actions=0`` builds the attribute heads only (sets of sheet poses have no action)."""
         super().__init__()
         self.input_tail = (3, 64, 64)
         self.attributes = tuple(attributes)
         self.encoder = FrameEncoder(64, 3, feature_dim, width=width)
         self.attribute_heads = nn.ModuleDict({a: nn.Linear(feature_dim, k) for a, k in zip(self.attributes, num_classes)})
-        self.temporal = nn.Sequential(nn.Conv1d(feature_dim, feature_dim, 3, padding=1), nn.LeakyReLU(0.2))
-        self.action_head = nn.Linear(2 * feature_dim, actions)
         self.heads = {a: k for a, k in zip(self.attributes, num_classes)}
         self.heads |= {f"{a}_sequence": k for a, k in zip(self.attributes, num_classes)}
-        self.heads["action"] = actions
-        self.levels = {h: "frame" if h in self.attributes else "sequence" for h in self.heads}
-        self.loss_heads = (*self.attributes, "action")
         self.static_heads = self.attributes  # DSA Table 1: appearance should survive a new z_1:T ...
-        self.motion_heads = ("action",)  # ... and the action a new f
+        self.motion_heads = ("action",) if actions else ()  # ... and the action a new f
+        if actions:
+            self.temporal = nn.Sequential(nn.Conv1d(feature_dim, feature_dim, 3, padding=1), nn.LeakyReLU(0.2))
+            self.action_head = nn.Linear(2 * feature_dim, actions)
+            self.heads["action"] = actions
+        self.levels = {h: "frame" if h in self.attributes else "sequence" for h in self.heads}
+        self.loss_heads = (*self.attributes, *self.motion_heads)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Map sequences (B, T, 3, 64, 64) to logits: attributes (B, T, K), <attribute>_sequence (B, K), action (B, 9)."""
         features = self.encoder(x)  # (B, T, D)
         out = {a: head(features) for a, head in self.attribute_heads.items()}
         out |= {f"{a}_sequence": out[a].mean(1) for a in self.attributes}
-        out["action"] = self.action_head(self.action_input(features))
+        if self.motion_heads:
+            out["action"] = self.action_head(self.action_input(features))
         return out
 
     def action_input(self, features: torch.Tensor) -> torch.Tensor:
@@ -58,6 +61,8 @@ class SpritesJudge(Judge):
         motion, so a Fréchet distance needs both halves to notice wrong characters as well as wrong movements.
         """
         frame_features = self.encoder(x)  # (B, T, D)
+        if not self.motion_heads:  # no motion read-out: appearance only
+            return frame_features.mean(1)
         return torch.cat([frame_features.mean(1), self.action_input(frame_features)], -1)
 
 
