@@ -18,7 +18,7 @@ from evaluation.judges import JudgeError, JudgeTooWeak
 from evaluation.protocols import EvaluationError, batches
 from evaluation.report import report
 from evaluation.plugins import MetricOptions, published
-from evaluation.suite import flatten, judge_for, load_judge, paper_metrics
+from evaluation.suite import EVAL_FRAMES, batch_for, flatten, judge_for, load_judge, paper_metrics
 from inference.anneal import SiteGroups
 from inference.build import load_run, preview_batch
 from inference.sweep import job_dirs, read_result
@@ -51,8 +51,11 @@ def evaluate_run(run_dir: Path, cfg: DictConfig) -> dict:
     device = next(model.parameters()).device
     groups = SiteGroups.of(model)
     count = len(dataset) if cfg.max_sequences is None else min(cfg.max_sequences, len(dataset))
+    batch_size = batch_for(dataset, cfg.batch_size)
+    if batch_size < cfg.batch_size:
+        log.info("batch_size %d -> %d: sequences of %d frames (at most %d frames a batch)", cfg.batch_size, batch_size, dataset.seq_len, EVAL_FRAMES)
     torch.manual_seed(0)
-    metrics: dict = {**elbo_means(model, guide, groups, dataset, count, cfg.batch_size, device), "step": state["step"], "sequences": count,
+    metrics: dict = {**elbo_means(model, guide, groups, dataset, count, batch_size, device), "step": state["step"], "sequences": count,
                      "split": cfg.split, "model": model.name, "guide": train_cfg.guide.name, "data": train_cfg.data.name,
                      "beta": float(train_cfg.anneal.get("beta", 1.0))}
     judge = load_judge(train_cfg, cfg.judge_overrides, device) if cfg.judges else None
@@ -60,7 +63,7 @@ def evaluate_run(run_dir: Path, cfg: DictConfig) -> dict:
         metrics["judge"] = judge[1]
     elif cfg.judges and isinstance(reason := judge_for(train_cfg.data), str):
         metrics["judge_skipped"] = reason  # the report says why no judged metric appears
-    options = MetricOptions(cfg.batch_size, cfg.generated_sequences, cfg.fvd_sequences, cfg.fvd_extractor)
+    options = MetricOptions(batch_size, cfg.generated_sequences, cfg.fvd_sequences, cfg.fvd_extractor)
     metrics.update(paper_metrics(train_cfg, model, guide, groups, dataset, count, options, device, judge[0] if judge else None))
     out = run_dir / "eval"
     out.mkdir(exist_ok=True)

@@ -18,6 +18,7 @@ from inference.anneal import SiteGroups
 from inference.errors import ConfigError
 
 log = logging.getLogger(__name__)
+EVAL_FRAMES = 2048  # frames per batch of the metrics judged while training (memory bound: decoder and judge activations)
 
 
 def judge_for(data: DictConfig) -> tuple[str, dict] | str:
@@ -41,6 +42,12 @@ def load_judge(train_cfg: DictConfig, overrides: dict | None, device) -> tuple |
     judge, judge_report = load_or_train_judge(name, cache_dir=train_cfg.get("cache_dir"), **{**settings, **(overrides or {})})
     accuracy = {c: judge_report["test"][c] for c in ("clean", "blurred") if c in judge_report.get("test", {})}
     return judge.to(device), {"name": name, "held_out_accuracy": accuracy, "cache_entry": judge_report.get("cache_entry")}
+
+
+def batch_for(dataset, requested: int) -> int:
+    """Sequences per evaluation batch: ``requested``, fewer for long sequences (Helminger's 178-pose sheets), so that
+    at most EVAL_FRAMES frames are decoded and judged at once."""
+    return max(1, min(requested, EVAL_FRAMES // max(1, getattr(dataset, "seq_len", 1))))
 
 
 def metric_seed(name: str) -> int:
@@ -93,13 +100,14 @@ class TrainingEvaluator:
             raise ValueError(f"unknown trainer.eval_metrics {sorted(unknown)}; valid: {', '.join(METRICS)}")
         self.train_cfg, self.test_set, self.device = train_cfg, test_set, device
         self.count = min(sequences, len(test_set))
+        self.batch_size = batch_for(test_set, 64)
         self.metrics = tuple(metrics) if metrics else TRACKED
         judge = load_judge(train_cfg, judge_overrides, device) if set(self.metrics) & set(JUDGED) else None  # no judge trained for nothing
         self.judge = judge[0] if judge is not None else None
 
     def __call__(self, model, guide) -> dict[str, float]:
         """Scalars of every tracked metric that applies (fractions, scores, EERs); labels and counts left out."""
-        options = MetricOptions(batch_size=64, generated_sequences=self.count, fvd_sequences=self.count)
+        options = MetricOptions(batch_size=self.batch_size, generated_sequences=self.count, fvd_sequences=self.count)
         found = paper_metrics(self.train_cfg, model, guide, SiteGroups.of(model), self.test_set, self.count, options,
                               self.device, self.judge, only=self.metrics)
         found.pop("not_applicable", None)

@@ -158,6 +158,13 @@ MUTANTS = (
     Mutant("C-DSVAE's I(s; z) leaves out the joint's static part", "models/cdsvae.py",
            "joint = torch.logsumexp(log_s.unsqueeze(-1) + log_z, dim=1) - norm", "joint = torch.logsumexp(log_z, dim=1) - norm",
            ("tests/test_cdsvae.py",)),
+    Mutant("the sheet judge's heads learn the wrong attribute columns", "evaluation/judges/sprites_sheet.py",
+           'targets: dict[str, tuple[str, int | None]] = {a: ("attributes", i) for i, a in enumerate(VARIANT.attributes)}',
+           'targets: dict[str, tuple[str, int | None]] = {a: ("attributes", 3 - i) for i, a in enumerate(VARIANT.attributes)}',
+           ("tests/test_judges.py",)),
+    Mutant("the sheet judge reads the DSA sequences", "evaluation/judges/sprites_sheet.py",
+           "if data.get(\"name\") != VARIANT.name:", "if data.get(\"name\") not in (VARIANT.name, \"sprites\"):",
+           ("tests/test_judges.py",)),
 )
 
 

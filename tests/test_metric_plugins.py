@@ -16,7 +16,7 @@ from evaluation.facts import DataFacts, data_facts
 from evaluation.judges import JUDGES
 from evaluation.plugins import JUDGED, METRICS, TRACKED, Context, Metric, MetricOptions, published
 from evaluation.report import paper_sections
-from evaluation.suite import judge_for, paper_metrics
+from evaluation.suite import EVAL_FRAMES, batch_for, judge_for, paper_metrics
 from inference.anneal import SiteGroups
 from inference.errors import ConfigError
 from tests.test_protocols_extra import CHARACTERS, COLOURS, Characters
@@ -163,3 +163,19 @@ def test_embedding_split_follows_the_declared_identity(identity: str | None, mem
     accuracy = found["accuracy"]["static"]["colour"]
     # a character lookup predicts colour only for characters it has seen: with the identity split, none
     assert (accuracy == 1.0) if memorised else (accuracy <= 1 / COLOURS + 0.15)
+
+
+def test_evaluation_batches_hold_at_most_eval_frames_frames_but_keep_short_sequences_at_the_asked_size() -> None:
+    class Sheets:
+        seq_len = 178  # Helminger's whole sheets
+
+    class Clips:
+        seq_len = 8
+
+    assert batch_for(Sheets(), 64) == EVAL_FRAMES // 178 and batch_for(Sheets(), 64) * 178 <= EVAL_FRAMES
+    assert batch_for(Clips(), 64) == 64 and batch_for(Clips(), 5) == 5  # the runs of every other data set are unchanged
+
+    class Huge:
+        seq_len = 10 * EVAL_FRAMES
+
+    assert batch_for(Huge(), 64) == 1
