@@ -18,7 +18,7 @@ from inference.anneal import SiteGroups
 from inference.errors import ConfigError
 
 log = logging.getLogger(__name__)
-EVAL_FRAMES = 2048  # frames per batch of the metrics judged while training (memory bound: decoder and judge activations)
+EVAL_FRAMES = 2048  # at most this many frames decoded and judged per evaluation batch (memory: decoder and judge activations)
 
 
 def judge_for(data: DictConfig) -> tuple[str, dict] | str:
