@@ -89,9 +89,7 @@ def _sprites_fit(data: Mapping[str, Any]) -> dict[str, Any] | str:
 
 def _sprites_key(split: str, settings: dict[str, Any]) -> dict[str, Any]:
     """Return the cache entry and settings of a Sprites split (as data/sprites.py keys it)."""
-    variant, _ = _sprite_variant(settings)
-    count = settings[f"{split}_characters"]
-    return {"entry": f"{variant.name}-{split}", "settings": sprites_data.split_settings(split, count, None, variant)}
+    return split_key(_sprite_variant(settings)[0], split, settings)
 
 
 def _sprites_load(split: str, settings: dict[str, Any], cache_dir: Any) -> LabelledData:
@@ -109,12 +107,21 @@ def _sprites_build(settings: dict[str, Any]) -> Judge:
     return SpritesJudge(variant.attributes, variant.num_classes, variant.n_labels, *sizes)
 
 
+def attribute_targets(variant: sprites_data.SpriteVariant) -> dict[str, tuple[str, int | None]]:
+    """Head -> label of the attribute heads: each attribute's column, per frame and per sequence."""
+    targets: dict[str, tuple[str, int | None]] = {a: ("attributes", i) for i, a in enumerate(variant.attributes)}
+    return targets | {f"{a}_sequence": ("attributes", i) for i, a in enumerate(variant.attributes)}
+
+
+def split_key(variant: sprites_data.SpriteVariant, split: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Return the cache entry and settings of a split of a Sprites variant (as data/sprites.py keys it)."""
+    count = settings[f"{split}_characters"]
+    return {"entry": f"{variant.name}-{split}", "settings": sprites_data.split_settings(split, count, None, variant)}
+
+
 def _sprites_targets(settings: dict[str, Any]) -> dict[str, tuple[str, int | None]]:
     """Head -> label: attribute columns for frame and sequence attribute heads, and the action."""
-    variant, _ = _sprite_variant(settings)
-    targets: dict[str, tuple[str, int | None]] = {a: ("attributes", i) for i, a in enumerate(variant.attributes)}
-    targets |= {f"{a}_sequence": ("attributes", i) for i, a in enumerate(variant.attributes)}
-    return targets | {"action": ("action", None)}
+    return attribute_targets(_sprite_variant(settings)[0]) | {"action": ("action", None)}
 
 
 SPEC = JudgeSpec(

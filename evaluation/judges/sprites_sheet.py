@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from data import sprites as sprites_data
 from data.sprites import SpritesHelmingerDataset
 from evaluation.judges.base import Judge, JudgeSpec, LabelledData
-from evaluation.judges.sprites import SpritesJudge
+from evaluation.judges.sprites import SpritesJudge, attribute_targets, split_key
 
 VARIANT = sprites_data.HELMINGER
 
@@ -33,12 +33,6 @@ def _sheet_fit(data: Mapping[str, Any]) -> dict[str, Any] | str:
     return {}
 
 
-def _sheet_key(split: str, settings: dict[str, Any]) -> dict[str, Any]:
-    """Return the cache entry and settings of a sheet split (as data/sprites.py keys it)."""
-    count = settings[f"{split}_characters"]
-    return {"entry": f"{VARIANT.name}-{split}", "settings": sprites_data.split_settings(split, count, None, VARIANT)}
-
-
 def _sheet_load(split: str, settings: dict[str, Any], cache_dir: Any) -> LabelledData:
     """Load a split of whole sheets (memory-mapped uint8, (N, 178, 64, 64, 3)) with attribute and character labels."""
     dataset = SpritesHelmingerDataset(split, settings["train_characters"], settings["test_characters"], cache_dir=cache_dir)
@@ -51,18 +45,12 @@ def _sheet_build(settings: dict[str, Any]) -> Judge:
     return SpritesSheetJudge(settings["width"], settings["feature_dim"])
 
 
-def _sheet_targets(settings: dict[str, Any]) -> dict[str, tuple[str, int | None]]:
-    """Head -> label: the attribute columns, per pose and per set."""
-    targets: dict[str, tuple[str, int | None]] = {a: ("attributes", i) for i, a in enumerate(VARIANT.attributes)}
-    return targets | {f"{a}_sequence": ("attributes", i) for i, a in enumerate(VARIANT.attributes)}
-
-
 SPEC = JudgeSpec(
     name="sprites_sheet",
-    data_key=_sheet_key,
+    data_key=lambda split, settings: split_key(VARIANT, split, settings),
     load=_sheet_load,
     build=_sheet_build,
-    targets=_sheet_targets,
+    targets=lambda settings: attribute_targets(VARIANT),  # per pose and per set; no action
     check_heads=lambda settings: VARIANT.attributes,
     fit=_sheet_fit,
 )
