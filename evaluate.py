@@ -12,8 +12,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from data import DataError
-from evaluation.figures import save_run_figures
-from evaluation.imputation import save_imputation_figure
+from evaluation.facts import data_facts
+from evaluation.figure_plugins import FigureContext, draw_figures
 from evaluation.judges import JudgeError, JudgeTooWeak
 from evaluation.protocols import EvaluationError, batches
 from evaluation.report import report
@@ -23,12 +23,8 @@ from inference.anneal import SiteGroups
 from inference.build import load_run, preview_batch
 from inference.sweep import job_dirs, read_result
 from inference.errors import CheckpointError, ConfigError
-from inference.figures import save_reconstruction_and_swap
 from inference.latents import elbo_terms, reconstruct
-from inference.logger import plot_curves
 from inference.trainer import CHECKPOINT_NAME
-
-IMPUTATION_FIGURE_OBSERVED = (2, 4, 8)
 
 log = logging.getLogger("evaluate")
 # conf/evaluate.yaml: Hydra's log directory is <run>/eval_logs/..., or ./eval_logs/... while run is still unset
@@ -67,7 +63,7 @@ def evaluate_run(run_dir: Path, cfg: DictConfig) -> dict:
     metrics.update(paper_metrics(train_cfg, model, guide, groups, dataset, count, options, device, judge[0] if judge else None))
     out = run_dir / "eval"
     out.mkdir(exist_ok=True)
-    metrics["figures"] = draw_figures(run_dir, out, model, guide, groups, dataset, judge[0] if judge else None, metrics)
+    draw_run_figures(run_dir, out, model, guide, groups, dataset, judge[0] if judge else None, train_cfg, metrics)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
     (out / "report.md").write_text(report(run_dir, train_cfg, metrics))
     log.info("%s: %s", run_dir, {k: float(f"{v:.5g}") if isinstance(v, float) else v for k, v in metrics.items() if not isinstance(v, dict)})
@@ -87,24 +83,14 @@ def elbo_means(model, guide, groups: SiteGroups, dataset, count: int, batch_size
     return {key: value / count for key, value in totals.items()}
 
 
-def draw_figures(run_dir: Path, out: Path, model, guide, groups: SiteGroups, dataset, judge, metrics: dict) -> dict[str, str]:
-    """Every figure that applies: {file: caption}; keys starting with '-' explain a figure that was not drawn."""
-    figures: dict[str, str] = {}
-    if (run_dir / "metrics.csv").is_file():
-        plot_curves(run_dir / "metrics.csv", out / "progress.png")
-        figures["progress.png"] = "training progress: annealed loss, -ELBO and KL per latent group (training log)"
+def draw_run_figures(run_dir: Path, out: Path, model, guide, groups: SiteGroups, dataset, judge, train_cfg: DictConfig, metrics: dict) -> None:
+    """Every figure plug-in that applies (evaluation/figure_plugins/): captions under ``figures``, their own checks under ``figure_checks``."""
     preview = preview_batch(dataset)
-    if preview is None:
-        figures["-pictures"] = "no image figures: the frames of this data set are not images"
-        return figures
-    preview = preview.to(next(model.parameters()).device)
-    save_reconstruction_and_swap(model, guide, groups, preview, out / "recon_swap.png")
-    figures["recon_swap.png"] = "test sequences, reconstructions and static/dynamics swaps"
-    figures.update(save_run_figures(model, guide, groups, preview, out, judge=judge, seq_len=dataset.seq_len))
-    if "imputation" in metrics:
-        save_imputation_figure(model, guide, groups, preview[:3], IMPUTATION_FIGURE_OBSERVED, out / "imputation.png")
-        figures["imputation.png"] = "imputation: the first frames observed, the rest predicted by the prior dynamics (DSA Fig. 8)"
-    return figures
+    ctx = FigureContext(run_dir, out, model, guide, groups, dataset, None if preview is None else preview.to(next(model.parameters()).device),
+                        data_facts(train_cfg.data), judge, metrics)
+    metrics["figures"], checks = draw_figures(ctx)
+    if checks:
+        metrics["figure_checks"] = checks
 
 
 def write_table(rows: list[tuple[Path, dict]], out_dir: Path, failed: dict[str, str] | None = None) -> None:

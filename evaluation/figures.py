@@ -1,6 +1,7 @@
 """The papers' figures for a trained run: swap grids and fixed-static / fixed-motion generations (DSA Fig. 3), judge predictions
 over time for generations sharing f or z (DSA Fig. 4), the latent manifold grid (Helminger Fig. 3), latent
-trajectories of test videos (G&W Fig. 8) and animated GIFs of sequences.
+trajectories of test videos (G&W Fig. 8) and animated GIFs of sequences. The figure plug-ins (evaluation/figure_plugins/)
+decide which of them a run gets; these are the drawing functions.
 
 Every figure is model-agnostic: latent groups say what is content and what moves, and the per-frame layout of a
 group's sites (per-step sites ``z_1..z_T``, a (B, T, D) block, a (B, D, T) block, or one (B, D) value per
@@ -247,36 +248,3 @@ def save_swap_grid(model: Callable, guide: Callable, groups: SiteGroups, x: torc
     _grid_image(x, cells, times, scale).save(png)
     images = [_grid_image(x, cells, [t], 2 * scale) for t in range(seq_len)]
     images[0].save(gif, save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
-
-
-# --------------------------------------------------------------------------------------------------
-# Every figure of one run
-
-
-@torch.no_grad()
-def save_run_figures(model: Callable, guide: Callable, groups: SiteGroups, x: torch.Tensor, out: Path, judge=None, seq_len: int | None = None) -> dict[str, str]:
-    """Draw every figure that applies to this model into ``out``: {file name: caption}; captions of figures that
-    do not apply say why instead of naming a file (key starts with '-')."""
-    figures: dict[str, str] = {}
-    save_generation_grid(model, guide, groups, x[:3], out / "generation.png")
-    figures["generation.png"] = "fixed static / fixed motion generation (DSA Fig. 3c-d)"
-    half = x.shape[0] // 2
-    a, b = x[:half], x[half : 2 * half]
-    pair = swap_grid(model, guide, groups, torch.stack([a[0], b[0]]))  # [0, 0]: recon A; [0, 1] / [1, 0]: the swaps
-    columns = [("test A", a[0]), ("recon A", pair[0, 0]), ("test B", b[0]), ("static A+mot. B", pair[0, 1]), ("static B+mot. A", pair[1, 0])]
-    save_gif(columns, out / "swap.gif")
-    figures["swap.gif"] = "animated: a test pair, a reconstruction and both swaps"
-    save_swap_grid(model, guide, groups, x[:4], out / "swap_grid.png", out / "swap_grid.gif")
-    figures["swap_grid.png"] = "swap grid: the content of each row's sequence with the motion of each column's (diagonal = reconstruction)"
-    figures["swap_grid.gif"] = "swap grid, animated"
-    save_latent_trajectories(guide, groups, x, out / "trajectories.png")
-    figures["trajectories.png"] = "encoded test videos per latent group (G&W Fig. 8)"
-    try:
-        save_manifold_grid(model, guide, groups, x, out / "manifold.png")
-        figures["manifold.png"] = "motion-latent manifold with the static latent fixed (Helminger Fig. 3)"
-    except ValueError as err:
-        figures["-manifold"] = f"manifold grid not drawn: {err}"
-    if judge is not None and "static" in groups.names:
-        save_judge_over_time(model, groups, judge, seq_len or x.shape[1], out / "judge_over_time.png")
-        figures["judge_over_time.png"] = "judge predictions over time for generations sharing f or z (DSA Fig. 4)"
-    return figures

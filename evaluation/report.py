@@ -6,6 +6,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from evaluation.plugins import METRICS, published
+from evaluation.suite import flatten
 
 
 def report(run_dir: Path, train_cfg: DictConfig, metrics: dict) -> str:
@@ -27,7 +28,7 @@ def report(run_dir: Path, train_cfg: DictConfig, metrics: dict) -> str:
         *paper_sections(metrics),
         *[f"Not computed: {name} ({reason})." for name, reason in metrics.get("not_applicable", {}).items()],
         "",
-        *figure_section(metrics.get("figures", {})),
+        *figure_section(metrics.get("figures", {}), metrics.get("figure_checks", {})),
     ]
     return "\n".join(lines)
 
@@ -48,9 +49,13 @@ def paper_sections(metrics: dict) -> list[str]:
     return lines
 
 
-def figure_section(figures: dict[str, str]) -> list[str]:
-    """Every figure with its caption; figures that do not apply say why."""
+def figure_section(figures: dict[str, str], checks: dict[str, dict] | None = None) -> list[str]:
+    """Every figure with its caption, then what the figures measured about themselves; figures that do not apply say why."""
     lines = ["## Figures", ""]
     for name, caption in figures.items():
         lines += [f"_{caption}_", ""] if name.startswith("-") else [f"**{caption}**", "", f"![{caption}]({name})", ""]
+    for name, found in (checks or {}).items():
+        lines += [f"What `{name}` checks about itself (evaluation/figure_plugins/{name}.py):", ""]
+        lines += [f"- {key}: {value:.3f}" if isinstance(value, float) else f"- {key}: {value}" for key, value in flatten(found).items()]
+        lines += [""]
     return lines

@@ -165,6 +165,19 @@ MUTANTS = (
     Mutant("the sheet judge reads the DSA sequences", "evaluation/judges/sprites_sheet.py",
            "if data.get(\"name\") != VARIANT.name:", "if data.get(\"name\") not in (VARIANT.name, \"sprites\"):",
            ("tests/test_judges.py",)),
+    Mutant("the interpolation blends the groups it should hold", "evaluation/figure_plugins/interpolation.py",
+           "blended = set(group_latents(groups, start, moving))", "blended = set(start) - set(group_latents(groups, start, moving))",
+           ("tests/test_figure_plugins.py",)),
+    Mutant("the prior swap exchanges the motion latents", "evaluation/figure_plugins/prior_swap.py",
+           'static = set(group_latents(groups, drawn, ("static",)))', "static = set(group_latents(groups, drawn, motion_groups(groups)))",
+           ("tests/test_figure_plugins.py",)),
+    Mutant("the interpolation check judges the wrong heads as carried", "evaluation/figure_plugins/interpolation.py",
+           "if head in carried:", "if head not in carried:",
+           ("tests/test_figure_plugins.py",)),
+    Mutant("the prior-swap check credits the draw itself for static heads", "evaluation/figure_plugins/prior_swap.py",
+           "donor = before[head].argmax(-1).roll(pairs, 0) if head in judge.static_heads else before[head].argmax(-1)",
+           "donor = before[head].argmax(-1)",
+           ("tests/test_figure_plugins.py",)),
 )
 
 

@@ -215,6 +215,10 @@ def test_evaluate_reports_the_metric_of_each_data_set(tmp_path, data, model, sec
     else:
         assert metrics["judge"]["name"] == "mnist" and set(metrics["dsa_table1"]) == {"digit"}  # the digit is static
         assert set(metrics["consistency"]) == {"digit"} and (tmp_path / "run" / "eval" / "judge_over_time.png").is_file()
+        interpolation = metrics["figure_checks"]["interpolation"]  # G&W Figs. 4-5 and their checks, with the digit judge
+        assert set(interpolation["static_path"]) == {"digit"} and 0 <= interpolation["motion_path_location_monotone"] <= 1
+        assert set(metrics["figure_checks"]["prior_swap"]["swaps_keep_donor"]) == {"digit"} and "(G&W Fig. 2)" in report_text
+        assert all((tmp_path / "run" / "eval" / name).is_file() for name in ("interpolation_static.png", "interpolation_motion.png", "prior_swap.png"))
 
 
 def test_evaluate_without_a_run_is_a_clear_error(tmp_path):
