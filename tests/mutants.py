@@ -178,6 +178,9 @@ MUTANTS = (
            "donor = before[head].argmax(-1).roll(pairs, 0) if head in judge.static_heads else before[head].argmax(-1)",
            "donor = before[head].argmax(-1)",
            ("tests/test_figure_plugins.py",)),
+    Mutant("the unseen action splices B's motion from the first frame", "evaluation/figure_plugins/unseen_action.py",
+           "torch.cat([first[:, :switch], second[:, switch:]], 1)", "torch.cat([second[:, :switch], second[:, switch:]], 1)",
+           ("tests/test_figure_plugins.py",)),
 )
 
 

@@ -12,11 +12,14 @@ from evaluation.facts import DataFacts
 from evaluation.figure_plugins import FIGURES, Figure, FigureContext, draw_figures
 from evaluation.figure_plugins.interpolation import centres_of_mass, interpolate, judged_path, monotone_share
 from evaluation.figure_plugins.prior_swap import decode, kept_share, prior_swap
+from evaluation.figure_plugins.unseen_action import FixedInTime, check, choose_pairs, splice_motion
+from guides.deterministic_dynamics import GlobalDynamicsFactorisedGuide
 from evaluation.report import figure_section
 from inference.anneal import SiteGroups
-from inference.latents import latent_sites, motion_groups, reconstruct, swap
+from inference.latents import motion_groups, reconstruct, swap
+from models.deterministic_dynamics import LSTMF
 from models.hierarchical_vae import FrameVAE
-from tests.conftest import SEQ_LEN, MovingSquares, tiny_guide, tiny_model
+from tests.conftest import FRAME, SEQ_LEN, MovingSquares, tiny_guide, tiny_model
 
 pyro.enable_validation(True)
 SHARED = {"base"}
@@ -154,3 +157,51 @@ def test_figures_that_need_images_are_listed_once_when_the_frames_are_not_images
     files, checks = draw_figures(ctx)
     assert not checks and [name for name in files if not name.startswith("-")] == []
     assert "interpolation" in files["-pictures"] and "prior_swap" in files["-pictures"] and "-interpolation" not in files
+
+
+# -- DSA Fig. 5: an unseen action spliced from two sequences' motion latents
+
+class Labelled(MovingSquares):
+    """MovingSquares with an identity label: sequences 0-2 show person 0, 3-5 person 1, ..."""
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"x": self.x[index], "person": torch.tensor(index // 3)}
+
+
+def test_splice_keeps_a_motion_before_the_switch_and_b_motion_after_it():
+    model, guide, groups, a, b = tiny_pair()
+    spliced = splice_motion(model, guide, groups, a, b, switch=2)
+    # DSA decodes each frame from [f, z_t]: frames before the switch are A's reconstruction, after it A's look with B's z_t
+    assert torch.allclose(spliced[:, :2], reconstruct(model, guide, a)[:, :2], atol=1e-5)
+    assert torch.allclose(spliced[:, 2:], swap(model, guide, groups, a, b)[:, 2:], atol=1e-5)
+    assert not torch.allclose(spliced[:, 2:], reconstruct(model, guide, a)[:, 2:])
+
+
+def test_splice_refuses_a_motion_latent_that_is_one_value_per_sequence():
+    model = LSTMF(FRAME, SEQ_LEN, static_dim=2, dynamics_dim=2, hidden_dim=8, width=4)
+    guide = GlobalDynamicsFactorisedGuide(model, feature_dim=8, hidden_dim=8, width=4)
+    x = MovingSquares(2).x
+    with pytest.raises(FixedInTime, match="do not vary over frames"):
+        splice_motion(model, guide, SiteGroups.of(model), x[:1], x[1:], switch=2)
+
+
+def test_pairs_share_an_identity_and_differ_in_judged_motion(tmp_path):
+    model = tiny_model()
+    ctx = figure_context(tmp_path, model, tiny_guide(model), facts=DataFacts(identity="person"))
+    ctx = FigureContext(**{**ctx.__dict__, "dataset": Labelled(9)})
+    a, b = choose_pairs(ctx, None, count=10)
+    assert a.shape[0] == 6  # (0, 1), (1, 2), (3, 4), (4, 5), (6, 7), (7, 8): never across persons
+    assert torch.equal(a[2], Labelled(9).x[3]) and torch.equal(b[2], Labelled(9).x[4])
+
+
+def test_unseen_action_check_reads_each_half_against_its_donor():
+    # ThresholdJudge reads the look from a sequence's first frame and the motion from its last: the first pixel of each
+    a, b = torch.zeros(2, 4, 1, 1, 1), torch.zeros(2, 4, 1, 1, 1)
+    a[:, :, 0, 0, 0] = torch.tensor([[0.9, 0.1, 0.9, 0.1], [0.1, 0.1, 0.1, 0.1]])
+    b[:, :, 0, 0, 0] = torch.tensor([[0.1, 0.9, 0.1, 0.9], [0.9, 0.9, 0.9, 0.9]])
+    right = torch.cat([a[:, :2], b[:, 2:]], 1)  # A's frames, then B's from the switch
+    found = check(ThresholdJudge(), a, b, right, switch=2)
+    assert found["move"] == {"first_half_follows_a": 1.0, "second_half_follows_b": 1.0, "changes_mid_sequence": 1.0, "real_halves_agree": 1.0}
+    assert found["look"] == {"kept": 1.0} and found["pairs"] == 2
+    wrong = check(ThresholdJudge(), a, b, a.clone(), switch=2)  # A's motion throughout
+    assert wrong["move"]["second_half_follows_b"] == 0.0 and wrong["move"]["changes_mid_sequence"] == 0.0
