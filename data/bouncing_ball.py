@@ -42,13 +42,13 @@ from typing import Any
 
 import numpy as np
 
-from .cache import load_or_build
-from .errors import DataError
 from .base import ArraySequenceDataset
+from .cache import load_or_build
+from .checks import SPLITS, check_int, check_split
+from .errors import DataError
 
 GENERATOR_VERSION = 1
 SHAPES = ("ball", "square")
-SPLITS = ("train", "test")
 FRAME_SIZE = 32
 # Fraccaro et al.'s irregular hexagon (x, y) in px; convex, inside the 32 x 32 frame.
 POLYGON = ((3.0, 1.0), (1.0, 15.0), (8.0, 30.0), (25.0, 30.0), (30.0, 8.0), (15.0, 1.0))
@@ -75,25 +75,11 @@ def _import_pymunk() -> Any:
     return pymunk
 
 
-def check_split(split: str) -> None:
-    """Raise DataError unless split is 'train' or 'test'."""
-    if split not in SPLITS:
-        raise DataError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
-
-
 def check_shape(shape: str) -> int:
     """Return the index of an object shape name (0 ball, 1 square) or raise DataError."""
     if shape not in SHAPES:
         raise DataError(f"unknown shape {shape!r}; valid: {', '.join(SHAPES)}")
     return SHAPES.index(shape)
-
-
-def check_int(name: str, value: object, low: int, high: int) -> int:
-    """Return value as int if it is an int (not bool) in [low, high], else raise DataError."""
-    is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if not is_int or not low <= value <= high:
-        raise DataError(f"{name} must be an int in [{low}, {high}], got {value!r}")
-    return int(value)
 
 
 def polygon_edges() -> tuple[np.ndarray, np.ndarray]:

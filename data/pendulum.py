@@ -39,12 +39,12 @@ from typing import Any
 
 import numpy as np
 
-from .cache import load_or_build
-from .errors import DataError
 from .base import ArraySequenceDataset
+from .cache import load_or_build
+from .checks import check_fraction, check_int, check_split
+from .errors import DataError
 
 GENERATOR_VERSION = 1
-SPLITS = ("train", "test")
 FRAME_SIZE = 64
 COLOUR_NAMES = ("red", "orange", "yellow", "green", "cyan", "blue", "magenta")
 COLOURS = ((255, 0, 0), (255, 128, 0), (255, 255, 0), (0, 255, 0), (0, 255, 255), (0, 0, 255), (255, 0, 255))
@@ -65,28 +65,6 @@ DEFAULT_PER_COMBINATION = 100
 DEFAULT_TEST_FRACTION = 0.1
 MAX_PER_COMBINATION = 100_000
 MAX_SEQ_LEN = 10_000
-
-
-def check_split(split: str) -> None:
-    """Raise DataError unless split is 'train' or 'test'."""
-    if split not in SPLITS:
-        raise DataError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
-
-
-def check_int(name: str, value: object, low: int, high: int) -> int:
-    """Return value as int if it is an int (not bool) in [low, high], else raise DataError."""
-    is_int = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if not is_int or not low <= value <= high:
-        raise DataError(f"{name} must be an int in [{low}, {high}], got {value!r}")
-    return int(value)
-
-
-def check_fraction(value: object) -> float:
-    """Return test_fraction as float if it is a number in (0, 1), else raise DataError."""
-    is_number = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
-    if not is_number or not 0.0 < float(value) < 1.0:
-        raise DataError(f"test_fraction must be a number in (0, 1), got {value!r}")
-    return float(value)
 
 
 def split_indices(split: str, per_combination: int, test_fraction: float) -> np.ndarray:
@@ -267,7 +245,7 @@ class PendulumDataset(ArraySequenceDataset):
         """Load (simulating on first use) a split of the 7 colours x 2 speeds pendula."""
         check_split(split)
         per_combination = check_int("sequences_per_combination", sequences_per_combination, 2, MAX_PER_COMBINATION)
-        fraction = check_fraction(test_fraction)
+        fraction = check_fraction("test_fraction", test_fraction)
         self.seq_len = check_int("seq_len", seq_len, 1, MAX_SEQ_LEN)
         seed = check_int("seed", seed, 0, 2**63 - 1)
         self.split = split
