@@ -181,6 +181,10 @@ MUTANTS = (
     Mutant("the unseen action splices B's motion from the first frame", "evaluation/figure_plugins/unseen_action.py",
            "torch.cat([first[:, :switch], second[:, switch:]], 1)", "torch.cat([second[:, :switch], second[:, switch:]], 1)",
            ("tests/test_figure_plugins.py",)),
+    Mutant("the shared-motion rows take the donor's look", "evaluation/figure_plugins/shared_motion.py",
+           "return swap(model, guide, groups, looks, motion.expand_as(looks), motion_groups(groups))",
+           "return swap(model, guide, groups, motion.expand_as(looks), looks, motion_groups(groups))",
+           ("tests/test_figure_plugins.py",)),
 )
 
 

@@ -44,6 +44,7 @@ TINY_DATA = {  # per data set: the smallest subset its size knobs allow (TINY's 
     "bouncing_ball": ["data.train_sequences=4", "data.test_sequences=2"],
     "bouncing_square": ["data.train_sequences=4", "data.test_sequences=2"],
     "pendulum": ["data.sequences_per_combination=2"],
+    "rotating_objects": ["data.objects=2", "data.seq_len=4"],  # 2 objects x 2 sequences per split
     "spoken_digits": ["data.takes=[0,5]"],  # take 0 tests, take 5 trains: 60 recordings each
 }
 TINY_JUDGE = {  # per judge: the smallest judge that trains in seconds, for experiments that judge while training

@@ -12,6 +12,7 @@ from evaluation.facts import DataFacts
 from evaluation.figure_plugins import FIGURES, Figure, FigureContext, draw_figures
 from evaluation.figure_plugins.interpolation import centres_of_mass, interpolate, judged_path, monotone_share
 from evaluation.figure_plugins.prior_swap import decode, kept_share, prior_swap
+from evaluation.figure_plugins.shared_motion import shared_motion
 from evaluation.figure_plugins.unseen_action import FixedInTime, check, choose_pairs, splice_motion
 from guides.deterministic_dynamics import GlobalDynamicsFactorisedGuide
 from evaluation.report import figure_section
@@ -205,3 +206,12 @@ def test_unseen_action_check_reads_each_half_against_its_donor():
     assert found["look"] == {"kept": 1.0} and found["pairs"] == 2
     wrong = check(ThresholdJudge(), a, b, a.clone(), switch=2)  # A's motion throughout
     assert wrong["move"]["second_half_follows_b"] == 0.0 and wrong["move"]["changes_mid_sequence"] == 0.0
+
+
+def test_shared_motion_rows_take_their_look_from_each_sequence_and_their_motion_from_the_donor():
+    model, guide, groups, a, b = tiny_pair()
+    rows = shared_motion(model, guide, groups, a[:1], torch.cat([a[1:], b]))
+    assert rows.shape == (3, SEQ_LEN, *a.shape[2:])
+    assert torch.allclose(rows[0], swap(model, guide, groups, a[1:], a[:1])[0], atol=1e-5)  # look of a[1], motion of a[0]
+    assert torch.allclose(rows[2], swap(model, guide, groups, b[1:], a[:1])[0], atol=1e-5)
+    assert not torch.allclose(rows[1], rows[2])
