@@ -175,8 +175,7 @@ MUTANTS = (
            "if head in carried:", "if head not in carried:",
            ("tests/test_figure_plugins.py",)),
     Mutant("the prior-swap check credits the draw itself for static heads", "evaluation/figure_plugins/prior_swap.py",
-           "donor = before[head].argmax(-1).roll(pairs, 0) if head in judge.static_heads else before[head].argmax(-1)",
-           "donor = before[head].argmax(-1)",
+           "donor = classes.roll(pairs, 0) if head in judge.static_heads else classes", "donor = classes",
            ("tests/test_figure_plugins.py",)),
     Mutant("the unseen action splices B's motion from the first frame", "evaluation/figure_plugins/unseen_action.py",
            "torch.cat([first[:, :switch], second[:, switch:]], 1)", "torch.cat([second[:, :switch], second[:, switch:]], 1)",
@@ -184,6 +183,10 @@ MUTANTS = (
     Mutant("the shared-motion rows take the donor's look", "evaluation/figure_plugins/shared_motion.py",
            "return swap(model, guide, groups, looks, motion.expand_as(looks), motion_groups(groups))",
            "return swap(model, guide, groups, motion.expand_as(looks), looks, motion_groups(groups))",
+           ("tests/test_figure_plugins.py",)),
+    Mutant("the figures' judge read-out drops the Sprites attributes (their <factor>_sequence heads)", "evaluation/figure_plugins/base.py",
+           'probabilities = {head.removesuffix("_sequence"): p for head, p in judge.predict_sequences(x).items()}',
+           "probabilities = dict(judge.predict_sequences(x))",
            ("tests/test_figure_plugins.py",)),
 )
 

@@ -10,6 +10,7 @@ from torch import nn
 import evaluation.figure_plugins as figure_plugins
 from evaluation.facts import DataFacts
 from evaluation.figure_plugins import FIGURES, Figure, FigureContext, draw_figures
+from evaluation.figure_plugins.base import judged_classes
 from evaluation.figure_plugins.interpolation import centres_of_mass, interpolate, judged_path, monotone_share
 from evaluation.figure_plugins.prior_swap import decode, kept_share, prior_swap
 from evaluation.figure_plugins.shared_motion import shared_motion
@@ -72,6 +73,23 @@ def paths_of(look: list[list[float]], move: list[list[float]]) -> torch.Tensor:
     paths = torch.zeros(len(look), len(look[0]), 2, 1, 1, 1)
     paths[:, :, 0, 0, 0, 0], paths[:, :, 1, 0, 0, 0] = torch.tensor(look), torch.tensor(move)
     return paths
+
+
+class TwinJudge:
+    """A Sprites-like judge: the attribute answers per sequence through its ``<factor>_sequence`` twin."""
+
+    static_heads, motion_heads = ("body",), ("action",)
+
+    def predict_sequences(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        bright = nn.functional.one_hot((x[:, 0, 0, 0, 0] > 0.5).long(), 2).float()
+        return {"body_sequence": bright, "action": 1 - bright}
+
+
+def test_judged_classes_name_the_sequence_twin_of_a_frame_head_by_its_factor():
+    x = torch.zeros(3, 2, 1, 1, 1)
+    x[1, 0, 0, 0, 0] = 0.9
+    found = judged_classes(TwinJudge(), x)
+    assert set(found) == {"body", "action"} and found["body"].tolist() == [0, 1, 0] and found["action"].tolist() == [1, 0, 1]
 
 
 def test_judged_path_counts_single_changes_of_carried_heads_and_no_change_of_the_others():

@@ -17,7 +17,7 @@ from typing import Iterable
 import pyro.poutine as poutine
 import torch
 
-from evaluation.figure_plugins.base import Drawn, Figure, FigureContext
+from evaluation.figure_plugins.base import Drawn, Figure, FigureContext, judged_classes
 from evaluation.suite import EVAL_FRAMES
 from inference.figures import save_rows
 from inference.latents import UseMeans, group_latents, motion_groups, posterior_means
@@ -43,11 +43,11 @@ def interpolate(model, guide, groups, a: torch.Tensor, b: torch.Tensor, moving: 
 
 
 def class_changes(judge, paths: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Per sequence-level judge head: (number of class changes along each path (N,), whether its two ends differ (N,))."""
+    """Per judge head: (number of class changes along each path (N,), whether its two ends differ (N,))."""
     count, steps = paths.shape[:2]
     found = {}
-    for head, probabilities in judge.predict_sequences(paths.flatten(0, 1)).items():
-        classes = probabilities.argmax(-1).view(count, steps)
+    for head, classes in judged_classes(judge, paths.flatten(0, 1)).items():
+        classes = classes.view(count, steps)
         found[head] = ((classes[:, 1:] != classes[:, :-1]).sum(1), classes[:, 0] != classes[:, -1])
     return found
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pyro.poutine as poutine
 import torch
 
-from evaluation.figure_plugins.base import Drawn, Figure, FigureContext
+from evaluation.figure_plugins.base import Drawn, Figure, FigureContext, judged_classes
 from evaluation.suite import EVAL_FRAMES
 from inference.figures import save_rows
 from inference.latents import UseMeans, group_latents, latent_sites, motion_groups
@@ -35,12 +35,11 @@ def decode(model, latents: dict[str, torch.Tensor], seq_len: int) -> torch.Tenso
 
 def kept_share(judge, decoded: torch.Tensor, swapped: torch.Tensor, pairs: int) -> dict[str, float]:
     """Per judge head, the share of swaps given the class of the right donor: the partner's for static heads, its own for motion heads."""
-    before, after = judge.predict_sequences(decoded), judge.predict_sequences(swapped)
+    before, after = judged_classes(judge, decoded), judged_classes(judge, swapped)
     found = {}
-    for head in (*judge.static_heads, *judge.motion_heads):
-        if head in before:
-            donor = before[head].argmax(-1).roll(pairs, 0) if head in judge.static_heads else before[head].argmax(-1)
-            found[head] = float((after[head].argmax(-1) == donor).float().mean())
+    for head, classes in before.items():
+        donor = classes.roll(pairs, 0) if head in judge.static_heads else classes
+        found[head] = float((after[head] == donor).float().mean())
     return found
 
 

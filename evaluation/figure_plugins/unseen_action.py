@@ -14,7 +14,7 @@ from __future__ import annotations
 import pyro.poutine as poutine
 import torch
 
-from evaluation.figure_plugins.base import Drawn, Figure, FigureContext
+from evaluation.figure_plugins.base import Drawn, Figure, FigureContext, judged_classes
 from evaluation.suite import EVAL_FRAMES
 from inference.figures import save_rows
 from inference.latents import UseMeans, group_latents, motion_groups, posterior_means
@@ -43,11 +43,6 @@ def splice_motion(model, guide, groups, a: torch.Tensor, b: torch.Tensor, switch
         data |= spliced
     with UseMeans():
         return poutine.condition(model, data=data)(None, batch_size=a.shape[0], seq_len=frames)
-
-
-def judged_classes(judge, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The judge's class per sequence-level head (N,)."""
-    return {head: p.argmax(-1) for head, p in judge.predict_sequences(x).items()}
 
 
 def choose_pairs(ctx: FigureContext, judge, count: int) -> tuple[torch.Tensor, torch.Tensor]:
