@@ -169,7 +169,7 @@ MUTANTS = (
            "blended = set(group_latents(groups, start, moving))", "blended = set(start) - set(group_latents(groups, start, moving))",
            ("tests/test_figure_plugins.py",)),
     Mutant("the prior swap exchanges the motion latents", "evaluation/figure_plugins/prior_swap.py",
-           'static = set(group_latents(groups, drawn, ("static",)))', "static = set(group_latents(groups, drawn, motion_groups(groups)))",
+           'static = set(group_latents(groups, drawn, ("static",)))', 'static = set(drawn) - set(group_latents(groups, drawn, ("static",)))',
            ("tests/test_figure_plugins.py",)),
     Mutant("the interpolation check judges the wrong heads as carried", "evaluation/figure_plugins/interpolation.py",
            "if head in carried:", "if head not in carried:",

@@ -11,6 +11,7 @@ import zlib
 import pyro
 
 from evaluation.figure_plugins.base import Drawn, Figure, FigureContext
+from inference.latents import motion_groups
 from inference.registry import discover, named, unique_by
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ def why_not(figure: Figure, ctx: FigureContext) -> str | None:
         return NO_IMAGES
     if figure.needs_judge and ctx.judge is None:
         return "no judge is loaded for this data set"
+    if figure.needs_static_and_motion and ("static" not in ctx.groups.names or not motion_groups(ctx.groups)):
+        return "the model has no static and motion latent groups"
     return figure.applies(ctx)
 
 

@@ -51,6 +51,7 @@ class Figure(ABC):
     name: ClassVar[str] = ""  # its key in metrics.json's ``figure_checks`` and in the report's list of figures not drawn
     needs_images: ClassVar[bool] = True  # drawn only when the frames are images
     needs_judge: ClassVar[bool] = False  # drawn only when the data set's judge is loaded
+    needs_static_and_motion: ClassVar[bool] = False  # drawn only for models with a static and a motion latent group
     order: ClassVar[int] = 50  # position in report.md's figure section
 
     def applies(self, ctx: FigureContext) -> str | None:

@@ -87,10 +87,9 @@ class Interpolation(Figure):
 
     name = "interpolation"
     order = 90
+    needs_static_and_motion = True
 
     def applies(self, ctx: FigureContext) -> str | None:
-        if "static" not in ctx.groups.names or not motion_groups(ctx.groups):
-            return "the model has no static and motion latent groups to interpolate between"
         return None if len(ctx.dataset) >= 2 else "fewer than two test sequences"
 
     def draw(self, ctx: FigureContext) -> Drawn:

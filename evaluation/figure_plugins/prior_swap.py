@@ -11,7 +11,7 @@ import torch
 from evaluation.figure_plugins.base import Drawn, Figure, FigureContext, judged_classes
 from evaluation.suite import EVAL_FRAMES
 from inference.figures import save_rows
-from inference.latents import UseMeans, group_latents, latent_sites, motion_groups
+from inference.latents import UseMeans, group_latents, latent_sites
 
 DRAWS = 64  # prior pairs the judged check averages over (the figure shows the first)
 
@@ -48,11 +48,7 @@ class PriorSwap(Figure):
 
     name = "prior_swap"
     order = 95
-
-    def applies(self, ctx: FigureContext) -> str | None:
-        if "static" not in ctx.groups.names or not motion_groups(ctx.groups):
-            return "the model has no static and motion latent groups to swap"
-        return None
+    needs_static_and_motion = True
 
     def draw(self, ctx: FigureContext) -> Drawn:
         seq_len = ctx.preview.shape[1]  # the frames shown (a Sprites sheet's 178 poses are shown at 8)

@@ -21,10 +21,9 @@ class SharedMotion(Figure):
 
     name = "shared_motion"
     order = 92
+    needs_static_and_motion = True
 
     def applies(self, ctx: FigureContext) -> str | None:
-        if "static" not in ctx.groups.names or not motion_groups(ctx.groups):
-            return "the model has no static and motion latent groups"
         return None if ctx.preview.shape[0] >= 3 else "fewer than three preview sequences"
 
     def draw(self, ctx: FigureContext) -> Drawn:

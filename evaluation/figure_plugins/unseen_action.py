@@ -87,10 +87,9 @@ class UnseenAction(Figure):
 
     name = "unseen_action"
     order = 75
+    needs_static_and_motion = True
 
     def applies(self, ctx: FigureContext) -> str | None:
-        if "static" not in ctx.groups.names or not motion_groups(ctx.groups):
-            return "the model has no static and motion latent groups"
         return None if ctx.preview.shape[1] >= 2 else "sequences of one frame cannot change their motion"
 
     def draw(self, ctx: FigureContext) -> Drawn:
