@@ -55,7 +55,7 @@ def figure_section(figures: dict[str, str], checks: dict[str, dict] | None = Non
     for name, caption in figures.items():
         lines += [f"_{caption}_", ""] if name.startswith("-") else [f"**{caption}**", "", f"![{caption}]({name})", ""]
     for name, found in (checks or {}).items():
-        lines += [f"What `{name}` checks about itself (evaluation/figure_plugins/{name}.py):", ""]
+        lines += [f"What the `{name}` figure checks about itself:", ""]
         lines += [f"- {key}: {value:.3f}" if isinstance(value, float) else f"- {key}: {value}" for key, value in flatten(found).items()]
         lines += [""]
     return lines
