@@ -188,6 +188,15 @@ MUTANTS = (
            'probabilities = {head.removesuffix("_sequence"): p for head, p in judge.predict_sequences(x).items()}',
            "probabilities = dict(judge.predict_sequences(x))",
            ("tests/test_figure_plugins.py",)),
+    Mutant("rotating objects: the facing sector read from the wrong axis", "data/rotating_objects.py",
+           "angle = np.arctan2(front[1], front[0]) % (2 * np.pi)", "angle = np.arctan2(front[0], front[1]) % (2 * np.pi)",
+           ("tests/test_data_rotating_objects.py",)),
+    Mutant("rotating objects: objects not scaled to fit the frame", "data/rotating_objects.py",
+           "scale = FIT_RADIUS / np.linalg.norm(corners - middle, axis=1).max()", "scale = 1.6 * FIT_RADIUS / np.linalg.norm(corners - middle, axis=1).max()",
+           ("tests/test_data_rotating_objects.py",)),
+    Mutant("rotating objects: the cylinder meets rays at its far side", "data/rotating_objects.py",
+           "side = (-b - np.sqrt(np.maximum(disc, 0))) / (2 * np.maximum(a, EPS))", "side = (-b + np.sqrt(np.maximum(disc, 0))) / (2 * np.maximum(a, EPS))",
+           ("tests/test_data_rotating_objects.py",)),
 )
 
 
