@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .audio import Spectrogram
 from .cache import load_or_build
 from . import raw_files
 from .errors import DataError
@@ -328,6 +329,7 @@ class SpokenDigitsDataset(Dataset):
             if not mask.any():
                 raise DataError(f"the {name} split is empty with split_by={split_by!r} and takes={takes!r}")
         self.split, self.split_by = split, split_by
+        self.raw_dir = Path(raw_dir) if raw_dir is not None else RAW_DIR
         self.rows = np.flatnonzero(is_test if split == "test" else ~is_test)
         self.features = arrays["features"]
         self.labels = {key: np.asarray(arrays[key][self.rows]) for key in LABEL_KEYS + ("take",)}
@@ -347,6 +349,23 @@ class SpokenDigitsDataset(Dataset):
         for key in LABEL_KEYS:
             item[key] = torch.as_tensor(int(self.labels[key][index]), dtype=torch.long)
         return item
+
+    @property
+    def spectrogram(self) -> Spectrogram:
+        """How the frames were computed from sound (module docstring), to turn them back into it (data/audio.py)."""
+        return Spectrogram(SAMPLE_RATE, HOP, WINDOW, N_FFT, LOG_FLOOR, self.mean.astype(np.float64), self.std.astype(np.float64))
+
+    def segments_of(self, utterance: int) -> np.ndarray:
+        """Indices of one utterance's segments in this split, in time order (empty when it is not in the split)."""
+        rows = np.flatnonzero(self.labels["utterance"] == utterance)
+        return rows[np.argsort(self.labels["segment"][rows], kind="stable")]
+
+    def recording(self, utterance: int) -> np.ndarray:
+        """The utterance's verified samples in [-1, 1), DC removed as for its features."""
+        speaker, rest = divmod(int(utterance), N_DIGITS * N_TAKES)
+        rel = file_name(speaker, *divmod(rest, N_TAKES))
+        samples = decode_wav(verified_bytes(self.raw_dir, rel, read_checksums(RAW_DIR)), rel)
+        return samples - samples.mean() if len(samples) else samples
 
     def utterance_speakers(self) -> tuple[np.ndarray, np.ndarray]:
         """Return the split's distinct utterance ids (sorted) and the speaker of each."""

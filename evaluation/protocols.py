@@ -39,6 +39,14 @@ def batches(dataset: Dataset, count: int, batch_size: int, device: torch.device)
 
 
 @torch.no_grad()
+def judged_classes(judge, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The judge's class per sequence (N,) for each of its static and motion heads, by factor name: a frame-level
+    head's ``<factor>_sequence`` twin answers for it (the Sprites attributes), else its frames' mean probabilities."""
+    probabilities = {head.removesuffix("_sequence"): p for head, p in judge.predict_sequences(x).items()}
+    return {head: probabilities[head].argmax(-1) for head in (*judge.static_heads, *judge.motion_heads) if head in probabilities}
+
+
+@torch.no_grad()
 def dsa_table1(model: Callable, guide: Callable, groups: SiteGroups, dataset: Dataset, judge, count: int, batch_size: int = 32) -> dict[str, dict[str, float]]:
     """DSA Table 1 (§4.1): fix the encoded f and sample z_1:T from the prior -> judge disagreement on the static heads
     (Sprites: attributes, per frame); fix the encoded motion and sample f -> disagreement on the motion heads (action).

@@ -211,6 +211,9 @@ def test_evaluate_reports_the_metric_of_each_data_set(tmp_path, data, model, sec
         assert 0 <= metrics["dsa_table2"]["eer_static"] <= 1 and "-pictures" in metrics["figures"]
         assert metrics["judge"]["name"] == "spoken_digits" and set(metrics["dsa_table1"]) == {"speaker", "digit"}  # f: who, z: what
         assert set(metrics["generation"]) == {"speaker", "digit"} and "## Judge `spoken_digits`" in report_text
+        assert metrics["voice_conversion"]["pairs"] == 8 * 5 and "## Voice conversion" in report_text  # into 5 other voices
+        assert metrics["figure_checks"]["voice_conversion"]["voices"]["a"] != metrics["figure_checks"]["voice_conversion"]["voices"]["b"]
+        assert all((tmp_path / "run" / "eval" / f"voice_{k}.wav").is_file() for k in ("a", "b", "b_words_a_voice", "a_words_b_voice"))
         bad = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), "run=run", "judge_overrides={bogus:1}"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert bad.returncode == 2 and "unknown setting(s) bogus for judge 'spoken_digits'" in bad.stderr and "Traceback" not in bad.stderr
     else:

@@ -10,7 +10,7 @@ from torch import nn
 import evaluation.figure_plugins as figure_plugins
 from evaluation.facts import DataFacts
 from evaluation.figure_plugins import FIGURES, Figure, FigureContext, draw_figures
-from evaluation.figure_plugins.base import judged_classes
+from evaluation.protocols import judged_classes
 from evaluation.figure_plugins.interpolation import centres_of_mass, interpolate, judged_path, monotone_share
 from evaluation.figure_plugins.prior_swap import decode, kept_share, prior_swap
 from evaluation.figure_plugins.shared_motion import shared_motion

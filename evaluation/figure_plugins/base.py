@@ -37,14 +37,6 @@ class Drawn:
     checks: dict = field(default_factory=dict)
 
 
-@torch.no_grad()
-def judged_classes(judge, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The judge's class per sequence (N,) for each of its static and motion heads, by factor name: a frame-level
-    head's ``<factor>_sequence`` twin answers for it (the Sprites attributes), else its frames' mean probabilities."""
-    probabilities = {head.removesuffix("_sequence"): p for head, p in judge.predict_sequences(x).items()}
-    return {head: probabilities[head].argmax(-1) for head in (*judge.static_heads, *judge.motion_heads) if head in probabilities}
-
-
 class Figure(ABC):
     """A paper figure: ``applies`` (None, or why not for this run) and ``draw``."""
 

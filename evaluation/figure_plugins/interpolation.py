@@ -17,7 +17,8 @@ from typing import Iterable
 import pyro.poutine as poutine
 import torch
 
-from evaluation.figure_plugins.base import Drawn, Figure, FigureContext, judged_classes
+from evaluation.figure_plugins.base import Drawn, Figure, FigureContext
+from evaluation.protocols import judged_classes
 from evaluation.suite import EVAL_FRAMES
 from inference.figures import save_rows
 from inference.latents import UseMeans, group_latents, motion_groups, posterior_means
