@@ -73,6 +73,13 @@ def test_griffin_lim_sound_of_a_spectrogram_keeps_its_pitch(f0, tmp_path):
     assert abs(np.abs(pcm).max() - 0.9 * 32767) <= 1
 
 
+def test_the_most_voiced_utterance_of_another_digit_is_chosen():
+    track = lambda voiced: np.r_[np.full(voiced, 120.0), np.full(5, np.nan)]  # noqa: E731
+    tracks = [(10, 0, track(2)), (11, 1, track(4)), (12, 2, track(3))]
+    assert figure.most_voiced(tracks) == (11, 1) and figure.most_voiced(tracks, avoid_digit=1) == (12, 2)
+    assert figure.most_voiced(tracks[1:2], avoid_digit=1) == (11, 1)  # no other digit: the only one
+
+
 def test_conversion_pairs_put_every_segment_once_into_each_other_speakers_voice():
     speakers = np.array([0, 0, 1, 2, 2, 2])
     voice, words = metric.conversion_pairs(speakers)
@@ -165,9 +172,10 @@ def test_the_figure_converts_between_the_highest_and_lowest_pitched_test_speaker
     assert all((tmp_path / name).stat().st_size > 1000 for name in drawn.files)
     pitch = drawn.checks["speaker_pitch_hz"]
     assert len(pitch) == 6 and drawn.checks["voices"] == {"a": max(pitch, key=pitch.get), "b": min(pitch, key=pitch.get)}
-    assert drawn.checks["digits"]["a"] != drawn.checks["digits"]["b"]
+    assert drawn.checks["digits"]["a"] != drawn.checks["digits"]["b"] and drawn.checks["median_f0_hz"]["a"] > 0  # a is voiced
     with wave.open(str(tmp_path / "voice_a.wav")) as reader:  # (a) is the real utterance's spectrogram, end to end
-        a = next(u for u, _ in figure.utterances_by_speaker(digits)[fsdd.SPEAKERS.index(drawn.checks["voices"]["a"])])
+        listed = figure.utterances_by_speaker(digits)[fsdd.SPEAKERS.index(drawn.checks["voices"]["a"])][:2]
+        a = next(u for u, d in listed if d == drawn.checks["digits"]["a"])
         assert reader.getnframes() == (fsdd.SEGMENT_FRAMES * len(digits.segments_of(a)) - 1) * fsdd.HOP
 
 

@@ -1,8 +1,8 @@
 """DSA Fig. 6: voice conversion between the two test speakers whose voices differ most in pitch, as four spectrograms
 with the fundamental frequency marked, and as sound (WAV, Griffin-Lim phase reconstruction).
 
-Utterance a (the highest-pitched speaker) and b (the lowest, another digit) are cut into their 200 ms segments as the
-data set holds them. Each conversion decodes every segment's z_1:T with one f for the whole utterance of the other
+Utterance a (of the highest-pitched speaker) and b (of the lowest-pitched, another digit) are the test utterances whose
+real recordings have the most voiced frames among those the pitch was measured on; they are cut into their 200 ms segments as the data set holds them. Each conversion decodes every segment's z_1:T with one f for the whole utterance of the other
 speaker: the mean of its segments' posterior means (f should not change within an utterance). The panels show a, b,
 b's words in a's voice and a's words in b's voice, 0-2 kHz where the harmonics of these voices lie, with pYIN's F0 of
 each panel's sound in red. The checks: the median F0 of each, and of each test speaker's real recordings (the pitch
@@ -52,11 +52,19 @@ def utterances_by_speaker(dataset) -> dict[int, list[tuple[int, int]]]:
     return spread
 
 
-def speaker_pitch(dataset, utterances: dict[int, list[tuple[int, int]]]) -> dict[int, float]:
-    """Median F0 (Hz) per speaker over up to PITCH_UTTERANCES of its real test recordings."""
+def pitch_tracks(dataset, utterances: dict[int, list[tuple[int, int]]]) -> dict[int, list[tuple[int, int, np.ndarray]]]:
+    """Per speaker, (utterance, digit, F0 track of its real recording) for up to PITCH_UTTERANCES test utterances."""
     spectrogram = dataset.spectrogram
-    return {speaker: median_pitch([spectrogram.pitch(dataset.recording(u)) for u, _ in listed[:PITCH_UTTERANCES]])
+    return {speaker: [(u, d, spectrogram.pitch(dataset.recording(u))) for u, d in listed[:PITCH_UTTERANCES]]
             for speaker, listed in utterances.items()}
+
+
+def most_voiced(tracks: list[tuple[int, int, np.ndarray]], avoid_digit: int | None = None) -> tuple[int, int]:
+    """The (utterance, digit) whose real recording has the most voiced frames (another digit than ``avoid_digit``
+    where there is one): where the pitch shows best. FSDD's "six" is mostly hiss, "zero" mostly vowel."""
+    allowed = [t for t in tracks if t[1] != avoid_digit] or tracks
+    utterance, digit, _ = max(allowed, key=lambda t: int(np.isfinite(t[2]).sum()))
+    return utterance, digit
 
 
 def segments(dataset, utterance: int, device) -> torch.Tensor:
@@ -73,7 +81,8 @@ def spectrogram_panel(ax, magnitudes: np.ndarray, f0: np.ndarray, spectrogram: S
     ax.plot((np.arange(len(f0)) + 0.5) * spectrogram.hop / spectrogram.sample_rate, f0, color="red", lw=1.5)
     ax.set_ylim(0, SHOWN_HZ)
     ax.set_ylabel("Hz", fontsize=7)
-    ax.set_title(f"{label}: median F0 {median_pitch([f0]):.0f} Hz", fontsize=8, loc="left")
+    median = median_pitch([f0])
+    ax.set_title(f"{label}: " + (f"median F0 {median:.0f} Hz" if np.isfinite(median) else "pYIN finds no voiced frame"), fontsize=8, loc="left")
     ax.tick_params(labelsize=6)
 
 
@@ -102,10 +111,11 @@ class VoiceConversion(Figure):
         dataset, spectrogram = ctx.dataset, ctx.dataset.spectrogram
         device = next(ctx.model.parameters()).device
         utterances = utterances_by_speaker(dataset)
-        pitch = speaker_pitch(dataset, utterances)
+        tracks = pitch_tracks(dataset, utterances)
+        pitch = {speaker: median_pitch([track for _, _, track in found]) for speaker, found in tracks.items()}
         high, low = max(pitch, key=pitch.get), min(pitch, key=pitch.get)
-        (a, digit_a) = utterances[high][0]
-        (b, digit_b) = next(((u, d) for u, d in utterances[low] if d != digit_a), utterances[low][0])
+        a, digit_a = most_voiced(tracks[high])
+        b, digit_b = most_voiced(tracks[low], avoid_digit=digit_a)
         xa, xb = segments(dataset, a, device), segments(dataset, b, device)
         names = list(dataset.labels_info[VOICE].get("names", [])) or [str(s) for s in sorted(pitch)]
         voice_a, voice_b = names[high], names[low]
@@ -127,8 +137,8 @@ class VoiceConversion(Figure):
             write_wav(ctx.out / f"voice_{key}.wav", sound, spectrogram.sample_rate)
             files[f"voice_{key}.wav"] = f"sound of panel {label} (Griffin-Lim)"
         axes[-1, 0].set_xlabel("seconds", fontsize=7)
-        fig.suptitle(f"voice conversion between the test speakers of highest ({voice_a}, {pitch[high]:.0f} Hz) and lowest "
-                     f"({voice_b}, {pitch[low]:.0f} Hz) pitch (DSA Fig. 6); red: F0 (pYIN)", fontsize=8)
+        fig.suptitle(f"voice conversion between the test speakers of highest ({voice_a}, {pitch[high]:.0f} Hz) and lowest\n"
+                     f"({voice_b}, {pitch[low]:.0f} Hz) median pitch (DSA Fig. 6); red: F0 by pYIN", fontsize=8)
         fig.tight_layout()
         fig.savefig(ctx.out / "voice_conversion.png", dpi=110)
         plt.close(fig)
