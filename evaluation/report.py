@@ -49,11 +49,19 @@ def paper_sections(metrics: dict) -> list[str]:
     return lines
 
 
+PICTURES = (".png", ".gif", ".jpg", ".jpeg", ".svg")  # files a markdown viewer shows inline
+
+
 def figure_section(figures: dict[str, str], checks: dict[str, dict] | None = None) -> list[str]:
     """Every figure with its caption, then what the figures measured about themselves; figures that do not apply say why."""
     lines = ["## Figures", ""]
     for name, caption in figures.items():
-        lines += [f"_{caption}_", ""] if name.startswith("-") else [f"**{caption}**", "", f"![{caption}]({name})", ""]
+        if name.startswith("-"):
+            lines += [f"_{caption}_", ""]
+        elif name.lower().endswith(PICTURES):
+            lines += [f"**{caption}**", "", f"![{caption}]({name})", ""]
+        else:  # sound and other files: a link, not an image
+            lines += [f"- [{name}]({name}): {caption}", ""]
     for name, found in (checks or {}).items():
         lines += [f"What the `{name}` figure checks about itself:", ""]
         lines += [f"- {key}: {value:.3f}" if isinstance(value, float) else f"- {key}: {value}" for key, value in flatten(found).items()]

@@ -233,3 +233,9 @@ def test_shared_motion_rows_take_their_look_from_each_sequence_and_their_motion_
     assert torch.allclose(rows[0], swap(model, guide, groups, a[1:], a[:1])[0], atol=1e-5)  # look of a[1], motion of a[0]
     assert torch.allclose(rows[2], swap(model, guide, groups, b[1:], a[:1])[0], atol=1e-5)
     assert not torch.allclose(rows[1], rows[2])
+
+
+def test_the_report_shows_pictures_inline_and_links_sound():
+    text = "\n".join(figure_section({"a.png": "a picture", "b.wav": "a sound", "-c": "c not drawn: why"}))
+    assert "![a picture](a.png)" in text and "- [b.wav](b.wav): a sound" in text and "![a sound]" not in text
+    assert "_c not drawn: why_" in text
