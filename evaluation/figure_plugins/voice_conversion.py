@@ -17,8 +17,8 @@ import torch
 
 from data.audio import AudioUnavailable, Spectrogram, librosa, median_pitch, write_wav
 from evaluation.figure_plugins.base import Drawn, Figure, FigureContext
-from inference.latents import UseMeans, group_latents, motion_groups, posterior_means
 from evaluation.protocols import label_values
+from inference.latents import UseMeans, group_latents, motion_groups, posterior_means
 from inference.plotting import pyplot
 
 PITCH_UTTERANCES = 10  # real test recordings per speaker the pitch is measured on (one per digit where it can)
@@ -48,7 +48,7 @@ def utterances_by_speaker(dataset) -> dict[int, list[tuple[int, int]]]:
         for utterance, digit in digits.items():
             first.setdefault(digit, utterance)
         leading = sorted(first.values())
-        spread[speaker] = [(u, digits[u]) for u in leading + [u for u in digits if u not in set(leading)]]
+        spread[speaker] = [(u, digits[u]) for u in leading + [u for u in digits if u not in first.values()]]
     return spread
 
 
