@@ -56,7 +56,7 @@ def voice_conversion(ctx: Context) -> dict:
     heard_voice, heard_words = np.concatenate(heard_voice), np.concatenate(heard_words)
     converted = heard_voice == speakers[voice]
     differ = digits[voice] != digits[words]
-    names = list(ctx.dataset.labels_info.get(voice_head, {}).get("names", [])) or [str(s) for s in np.unique(speakers)]
+    names = list(ctx.dataset.labels_info.get(voice_head, {}).get("names", [])) or [str(s) for s in range(int(speakers.max()) + 1)]
     by_pair = {names[s]: {names[t]: float(converted[(speakers[words] == s) & (speakers[voice] == t)].mean())
                           for t in np.unique(speakers) if t != s} for s in np.unique(speakers[words])}
     return {
