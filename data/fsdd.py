@@ -32,6 +32,7 @@ selected files; splits and normalisation are cheap and computed on load.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -360,11 +361,16 @@ class SpokenDigitsDataset(Dataset):
         rows = np.flatnonzero(self.labels["utterance"] == utterance)
         return rows[np.argsort(self.labels["segment"][rows], kind="stable")]
 
+    @functools.cached_property
+    def _checksums(self) -> dict[str, str]:
+        """The repository's SHA256SUMS, read once per data set (``recording`` verifies every file against it)."""
+        return read_checksums(RAW_DIR)
+
     def recording(self, utterance: int) -> np.ndarray:
         """The utterance's verified samples in [-1, 1), DC removed as for its features."""
         speaker, rest = divmod(int(utterance), N_DIGITS * N_TAKES)
         rel = file_name(speaker, *divmod(rest, N_TAKES))
-        samples = decode_wav(verified_bytes(self.raw_dir, rel, read_checksums(RAW_DIR)), rel)
+        samples = decode_wav(verified_bytes(self.raw_dir, rel, self._checksums), rel)
         return samples - samples.mean() if len(samples) else samples
 
     def utterance_speakers(self) -> tuple[np.ndarray, np.ndarray]:

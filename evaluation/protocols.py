@@ -38,6 +38,17 @@ def batches(dataset: Dataset, count: int, batch_size: int, device: torch.device)
         yield {k: v.to(device) for k, v in batch.items()}
 
 
+def frames_of(dataset: Dataset, indices, device: torch.device | str) -> torch.Tensor:
+    """The frames ``x`` of the items at ``indices`` (any order, repeats allowed), stacked on ``device``."""
+    return torch.stack([dataset[int(i)]["x"] for i in indices]).to(device)
+
+
+def class_names(dataset: Dataset, key: str, classes: int) -> list[str]:
+    """The names of label ``key``'s classes 0..classes-1 from the data set's ``labels_info``, else their numbers."""
+    names = list(getattr(dataset, "labels_info", {}).get(key, {}).get("names", []))
+    return names if len(names) >= classes else [str(c) for c in range(classes)]
+
+
 @torch.no_grad()
 def judged_classes(judge, x: torch.Tensor) -> dict[str, torch.Tensor]:
     """The judge's class per sequence (N,) for each of its static and motion heads, by factor name: a frame-level

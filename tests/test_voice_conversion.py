@@ -15,6 +15,7 @@ from evaluation.facts import DataFacts
 from evaluation.figure_plugins import FIGURES, FigureContext, why_not
 from evaluation.figure_plugins import voice_conversion as figure
 from evaluation.plugins.base import Context, MetricOptions
+from evaluation.protocols import class_names
 from inference.anneal import SiteGroups
 from inference.latents import UseMeans, posterior_means, reconstruct, swap
 from tests.test_speech_model import vector_guide, vector_model
@@ -190,3 +191,14 @@ def test_the_figure_is_not_drawn_for_image_data_and_says_when_librosa_is_missing
     monkeypatch.setattr(figure, "librosa", missing)
     speech = FigureContext(tmp_path, tmp_path, model, guide, groups, digits, None, DataFacts())
     assert "[audio]" in why_not(FIGURES["voice_conversion"], speech)
+
+
+def test_utterances_are_listed_round_robin_over_digits_and_class_names_fall_back_to_numbers():
+    class Labels:
+        labels_info = {"speaker": {"names": ("p", "q")}}
+        labels = {"utterance": np.array([5, 5, 6, 7, 8, 9]), "speaker": np.array([0, 0, 0, 0, 0, 1]),
+                  "digit": np.array([3, 3, 3, 4, 3, 1])}
+    listed = figure.utterances_by_speaker(Labels())
+    assert listed == {0: [(5, 3), (7, 4), (6, 3), (8, 3)], 1: [(9, 1)]}  # every digit once before any twice
+    assert class_names(Labels(), "speaker", 2) == ["p", "q"] and class_names(Labels(), "speaker", 3) == ["0", "1", "2"]
+    assert class_names(Labels(), "digit", 2) == ["0", "1"]

@@ -18,7 +18,7 @@ import pyro.poutine as poutine
 import torch
 
 from evaluation.figure_plugins.base import Drawn, Figure, FigureContext
-from evaluation.protocols import judged_classes
+from evaluation.protocols import frames_of, judged_classes
 from evaluation.suite import EVAL_FRAMES
 from inference.figures import save_rows
 from inference.latents import UseMeans, group_latents, motion_groups, posterior_means
@@ -97,7 +97,7 @@ class Interpolation(Figure):
         seq_len = ctx.dataset[0]["x"].shape[0]
         pairs = max(1, min(PAIRS, len(ctx.dataset) // 2, EVAL_FRAMES // (STEPS * seq_len)))
         spread = torch.linspace(0, len(ctx.dataset) - 1, 2 * pairs).round().long().tolist()  # pairs from all over the test split
-        x = torch.stack([ctx.dataset[i]["x"] for i in spread]).to(ctx.preview.device)
+        x = frames_of(ctx.dataset, spread, ctx.preview.device)
         a, b = x[0::2], x[1::2]
         paths = {"static": interpolate(ctx.model, ctx.guide, ctx.groups, a, b, ("static",)),
                  "motion": interpolate(ctx.model, ctx.guide, ctx.groups, a, b, motion_groups(ctx.groups))}

@@ -2,8 +2,9 @@
 with the fundamental frequency marked, and as sound (WAV, Griffin-Lim phase reconstruction).
 
 Utterance a (of the highest-pitched speaker) and b (of the lowest-pitched, another digit) are the test utterances whose
-real recordings have the most voiced frames among those the pitch was measured on; they are cut into their 200 ms segments as the data set holds them. Each conversion decodes every segment's z_1:T with one f for the whole utterance of the other
-speaker: the mean of its segments' posterior means (f should not change within an utterance). The panels show a, b,
+real recordings have the most voiced frames among those the pitch was measured on; they are cut into their 200 ms
+segments as the data set holds them. Each conversion decodes every segment's z_1:T with one f for the whole utterance
+of the other speaker: the mean of its segments' posterior means (f should not change within an utterance). The panels show a, b,
 b's words in a's voice and a's words in b's voice, 0-2 kHz where the harmonics of these voices lie, with pYIN's F0 of
 each panel's sound in red. The checks: the median F0 of each, and of each test speaker's real recordings (the pitch
 the pair was chosen by). FSDD's six speakers are all men: the paper's male-female conversion cannot be shown here.
@@ -11,13 +12,15 @@ Needs librosa, the optional ``[audio]`` extra.
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pyro.poutine as poutine
 import torch
 
 from data.audio import AudioUnavailable, Spectrogram, librosa, median_pitch, write_wav
 from evaluation.figure_plugins.base import Drawn, Figure, FigureContext
-from evaluation.protocols import label_values
+from evaluation.protocols import class_names, frames_of, label_values
 from inference.latents import UseMeans, group_latents, motion_groups, posterior_means
 from inference.plotting import pyplot
 
@@ -38,17 +41,17 @@ def in_voice_of(model, guide, groups, voice: torch.Tensor, words: torch.Tensor) 
 
 
 def utterances_by_speaker(dataset) -> dict[int, list[tuple[int, int]]]:
-    """Per speaker, its test utterances as (utterance, digit): the first of each digit, then the rest, in data order."""
+    """Per speaker, its test utterances as (utterance, digit), round-robin over digits: the first of each digit, then
+    the second of each, ... (so the first PITCH_UTTERANCES cover every digit)."""
     listed: dict[int, dict[int, int]] = {}
     for utterance, speaker, digit in zip(*(label_values(dataset, key) for key in ("utterance", VOICE, WORDS))):
         listed.setdefault(int(speaker), {}).setdefault(int(utterance), int(digit))
     spread = {}
     for speaker, digits in listed.items():
-        first = {}
+        rank, seen = {}, Counter()
         for utterance, digit in digits.items():
-            first.setdefault(digit, utterance)
-        leading = sorted(first.values())
-        spread[speaker] = [(u, digits[u]) for u in leading + [u for u in digits if u not in first.values()]]
+            rank[utterance], seen[digit] = seen[digit], seen[digit] + 1
+        spread[speaker] = [(u, digits[u]) for u in sorted(digits, key=lambda u: (rank[u], u))]
     return spread
 
 
@@ -65,11 +68,6 @@ def most_voiced(tracks: list[tuple[int, int, np.ndarray]], avoid_digit: int | No
     allowed = [t for t in tracks if t[1] != avoid_digit] or tracks
     utterance, digit, _ = max(allowed, key=lambda t: int(np.isfinite(t[2]).sum()))
     return utterance, digit
-
-
-def segments(dataset, utterance: int, device) -> torch.Tensor:
-    """An utterance's segments (K, T, bins) in time order, on ``device``."""
-    return torch.stack([dataset[int(i)]["x"] for i in dataset.segments_of(utterance)]).to(device)
 
 
 def spectrogram_panel(ax, magnitudes: np.ndarray, f0: np.ndarray, spectrogram: Spectrogram, label: str) -> None:
@@ -99,7 +97,7 @@ class VoiceConversion(Figure):
             return "the frames are not spectrograms of recorded speech"
         if not {VOICE, WORDS} <= set(getattr(ctx.dataset, "labels_info", {})):
             return f"the data set has no {VOICE} and {WORDS} labels"
-        if len(utterances_by_speaker(ctx.dataset)) < 2:
+        if len(np.unique(label_values(ctx.dataset, VOICE))) < 2:
             return "the test split has fewer than two speakers"
         try:
             librosa()
@@ -116,8 +114,8 @@ class VoiceConversion(Figure):
         high, low = max(pitch, key=pitch.get), min(pitch, key=pitch.get)
         a, digit_a = most_voiced(tracks[high])
         b, digit_b = most_voiced(tracks[low], avoid_digit=digit_a)
-        xa, xb = segments(dataset, a, device), segments(dataset, b, device)
-        names = list(dataset.labels_info[VOICE].get("names", [])) or [str(s) for s in sorted(pitch)]
+        xa, xb = frames_of(dataset, dataset.segments_of(a), device), frames_of(dataset, dataset.segments_of(b), device)
+        names = class_names(dataset, VOICE, max(pitch) + 1)
         voice_a, voice_b = names[high], names[low]
         panels = {
             "a": (f"(a) {voice_a} says {digit_a}", xa),

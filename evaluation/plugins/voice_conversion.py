@@ -2,8 +2,8 @@
 decoded in the voice of another speaker, i.e. z_1:T of a segment with f of a segment of a different speaker.
 
 Every test segment b (the words donor; the first ``max_sequences`` when evaluate.py is given fewer) is converted once
-into each other speaker's voice, with f from one test segment of that speaker drawn at random (seeded). The judge then says, over all these pairs: how often the conversion is heard as
-the voice donor (``conversion_rate``), how often its words are still b's (``words_kept``), and, among pairs whose two
+into each other speaker's voice, with f from one test segment of that speaker drawn at random (seeded). The judge then
+says, over all these pairs: how often the conversion is heard as the voice donor (``conversion_rate``), how often its words are still b's (``words_kept``), and, among pairs whose two
 digits differ, how often the words follow the voice donor instead (``words_of_voice_donor``: content carried by f). The
 judge's own accuracy on the real segments and on their reconstructions bounds what a conversion can score.
 """
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from evaluation.plugins.base import Context, Metric
-from evaluation.protocols import batches, judged_classes, label_values
+from evaluation.protocols import batches, class_names, frames_of, judged_classes, label_values
 from inference.latents import motion_groups, reconstruct, swap
 
 SEED = 0
@@ -33,11 +33,6 @@ def conversion_pairs(speakers: np.ndarray, count: int | None = None, seed: int =
     return np.asarray(voice, dtype=np.int64), np.asarray(words, dtype=np.int64)
 
 
-def _stack(dataset, indices: np.ndarray, device) -> torch.Tensor:
-    """The frames of the given items, stacked on ``device``."""
-    return torch.stack([dataset[int(i)]["x"] for i in indices]).to(device)
-
-
 @torch.no_grad()
 def voice_conversion(ctx: Context) -> dict:
     """The conversion, words and leak rates over every (segment, other speaker) pair, overall and per speaker pair."""
@@ -49,14 +44,14 @@ def voice_conversion(ctx: Context) -> dict:
         return {"pairs": 0}
     heard_voice, heard_words = [], []
     for start in range(0, len(voice), batch):
-        a, b = _stack(ctx.dataset, voice[start : start + batch], ctx.device), _stack(ctx.dataset, words[start : start + batch], ctx.device)
+        a, b = frames_of(ctx.dataset, voice[start : start + batch], ctx.device), frames_of(ctx.dataset, words[start : start + batch], ctx.device)
         judged = judged_classes(judge, swap(ctx.model, ctx.guide, ctx.groups, a, b, motion_groups(ctx.groups)))  # f of a, z_1:T of b
         heard_voice.append(judged[voice_head].cpu().numpy())
         heard_words.append(judged[words_head].cpu().numpy())
     heard_voice, heard_words = np.concatenate(heard_voice), np.concatenate(heard_words)
     converted = heard_voice == speakers[voice]
     differ = digits[voice] != digits[words]
-    names = list(ctx.dataset.labels_info.get(voice_head, {}).get("names", [])) or [str(s) for s in range(int(speakers.max()) + 1)]
+    names = class_names(ctx.dataset, voice_head, int(speakers.max()) + 1)
     by_pair = {names[s]: {names[t]: float(converted[(speakers[words] == s) & (speakers[voice] == t)].mean())
                           for t in np.unique(speakers) if t != s} for s in np.unique(speakers[words])}
     return {
