@@ -10,6 +10,11 @@ number of consecutive missing frames. Here:
   for all T frames, so z_{t+1..T} come from the prior transition (DSA, VDSM) or the deterministic LSTM (LSTM-f/c);
 * frames are compared after binarising at 0.5 (``evaluation.metrics.wrong_pixel_fraction``).
 
+§4.3 does not say which prediction of a stochastic model is scored. ``imputation`` scores one roll-out along the prior
+means; ``imputation_predictive`` (ours) scores the mean pixel probabilities of ``draws`` roll-outs that sample the later
+latents, the Monte Carlo predictive marginal: thresholding it at 0.5 is the prediction with the fewest expected wrong
+pixels, and it is what a deterministic baseline trained with a Bernoulli likelihood learns to output.
+
 Which latents are which is read from the latent layout each model declares (inference/layout.py), not its name:
 ``steps`` groups are per step, ``sequence`` groups per sequence. Models with a group that is one block over all
 frames (Grathwohl & Wilson's, the unordered model, VDSM stage 1) cannot be conditioned on a prefix and are refused.
@@ -96,17 +101,28 @@ def prefix_latents(model: Callable, guide: Callable, groups: SiteGroups, x: torc
 
 
 @torch.no_grad()
-def impute(model: Callable, guide: Callable, groups: SiteGroups, x: torch.Tensor, observed: int, sample: bool = False) -> torch.Tensor:
+def impute(
+    model: Callable, guide: Callable, groups: SiteGroups, x: torch.Tensor, observed: int, sample: bool = False, draws: int = 1
+) -> torch.Tensor:
     """Pixel means (B, T, ...) of all T frames given only the first ``observed`` (DSA §4.3, Fig. 7-8).
 
-    The later latents follow the model's prior dynamics: their prior means (``sample=False``) or draws.
+    The later latents follow the model's prior dynamics: their prior means (``sample=False``) or draws, and with
+    ``draws > 1`` the pixel means are averaged over that many roll-outs (the predictive marginal; the prefix is encoded once).
     With ``observed = T`` this is ``inference.latents.reconstruct``.
     """
-    conditioned = poutine.condition(model, data=prefix_latents(model, guide, groups, x, observed))
-    if sample:
-        return conditioned(None, batch_size=x.shape[0], seq_len=x.shape[1])
-    with UseMeans():
-        return conditioned(None, batch_size=x.shape[0], seq_len=x.shape[1])
+    if draws < 1:
+        raise EvaluationError(f"draws must be at least 1, got {draws}")
+    batch, seq_len = x.shape[:2]
+    latents = prefix_latents(model, guide, groups, x, observed)
+    if not sample:
+        with UseMeans():
+            return poutine.condition(model, data=latents)(None, batch_size=batch, seq_len=seq_len)
+    if any(value.shape[0] != batch for value in latents.values()):
+        raise NotApplicable(f"cannot draw roll-outs of model '{model_name(model)}' in one batch: a latent's first dimension is not the sequence")
+    # the draws run as one batch of draws x B sequences (one model call, not ``draws``): draw d of sequence b is row d*B + b
+    repeated = {site: value.repeat(draws, *[1] * (value.dim() - 1)) for site, value in latents.items()}
+    predicted = poutine.condition(model, data=repeated)(None, batch_size=draws * batch, seq_len=seq_len)
+    return predicted.reshape(draws, batch, *predicted.shape[1:]).mean(dim=0)
 
 
 def default_missing(seq_len: int) -> list[int]:
@@ -125,11 +141,13 @@ def imputation_curve(
     device: torch.device | str,
     missing: Iterable[int] | None = None,
     sample: bool = False,
+    draws: int = 1,
 ) -> dict[str, dict[int, float]]:
     """Fig. 8: wrong-pixel fraction per number of missing final frames, over all T frames and over the missing ones.
 
     Returns ``{"all_frames": {n: fraction}, "missing_frames": {n: fraction}}`` averaged over the first ``count``
-    sequences of ``dataset``; n = 0 (pure reconstruction) appears in ``all_frames`` only.
+    sequences of ``dataset``; n = 0 (pure reconstruction) appears in ``all_frames`` only. ``sample`` and ``draws``
+    choose the prediction as in ``impute``.
     """
     count = min(count, len(dataset))
     if count < 1:
@@ -143,7 +161,7 @@ def imputation_curve(
     for batch in batches(dataset, count, batch_size, torch.device(device)):
         x = batch["x"]
         for n in missing:
-            predicted = impute(model, guide, groups, x, seq_len - n, sample)
+            predicted = impute(model, guide, groups, x, seq_len - n, sample, draws)
             totals["all_frames"][n] += x.shape[0] * metrics.wrong_pixel_fraction(predicted, x, THRESHOLD)
             if n > 0:
                 totals["missing_frames"][n] += x.shape[0] * metrics.wrong_pixel_fraction(predicted[:, -n:], x[:, -n:], THRESHOLD)

@@ -203,9 +203,11 @@ def test_evaluate_reports_the_metric_of_each_data_set(tmp_path, data, model, sec
     assert key in metrics and section in report_text
     assert (tmp_path / "run" / "eval" / "progress.png").is_file()
     if model == "hierarchical_vae" and data == "bouncing_ball":
-        assert set(metrics["not_applicable"]) == {"imputation"} and "one block over all frames" in metrics["not_applicable"]["imputation"]
+        assert set(metrics["not_applicable"]) == {"imputation", "imputation_predictive"}
+        assert "one block over all frames" in metrics["not_applicable"]["imputation"]
     elif data == "bouncing_ball":
-        assert set(metrics["imputation"]) == {"all_frames", "missing_frames"} and "judge" not in metrics
+        assert set(metrics["imputation"]) == set(metrics["imputation_predictive"]) == {"all_frames", "missing_frames"} and "judge" not in metrics
+        assert "## DSA Fig. 8 on the predictive marginal" in report_text
         assert all((tmp_path / "run" / "eval" / name).is_file() for name in ("imputation.png", "manifold.png", "swap_grid.png", "swap_grid.gif"))
     elif data == "spoken_digits":
         assert 0 <= metrics["dsa_table2"]["eer_static"] <= 1 and "-pictures" in metrics["figures"]

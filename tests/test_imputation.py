@@ -192,21 +192,21 @@ def ball_strip(position):
 
 
 class ShiftModel(nn.Module):
-    """z_1 ~ N(0, 10), z_t ~ N(z_{t-1} + velocity, 0.1), x_t = a pixel at column z_t: exact dynamics when velocity = 1."""
+    """z_1 ~ N(0, 10), z_t ~ N(z_{t-1} + velocity, step_scale), x_t = a pixel at column z_t: exact dynamics when velocity = 1."""
 
     name = "shift"
     latent_groups = {"position": r"z_\d+"}
 
-    def __init__(self, velocity):
+    def __init__(self, velocity, step_scale=0.1):
         super().__init__()
-        self.velocity = velocity
+        self.velocity, self.step_scale = velocity, step_scale
 
     def forward(self, x=None, batch_size=None, seq_len=None):
         batch_size, seq_len = (x.shape[0], x.shape[1]) if x is not None else (batch_size, seq_len)
         with pyro.plate("sequences", batch_size):
             loc, positions = torch.zeros(batch_size), []
             for t in pyro.markov(range(1, seq_len + 1)):
-                positions.append(pyro.sample(f"z_{t}", dist.Normal(loc, 10.0 if t == 1 else 0.1)))
+                positions.append(pyro.sample(f"z_{t}", dist.Normal(loc, 10.0 if t == 1 else self.step_scale)))
                 loc = positions[-1] + self.velocity
             frames = ball_strip(torch.stack(positions, dim=1))
             pyro.sample("x", dist.Bernoulli(frames.clamp(0.01, 0.99)).to_event(4), obs=x)
@@ -247,6 +247,37 @@ def test_a_ball_that_stops_gets_two_pixels_wrong_per_missing_frame():
     for n in range(1, LENGTH):
         assert curve["all_frames"][n] == pytest.approx(2 * n / (LENGTH * WIDTH))
         assert curve["missing_frames"][n] == pytest.approx(2 / WIDTH)
+
+
+def test_the_predictive_marginal_of_an_uncertain_ball_predicts_no_pixel_and_one_roll_out_predicts_a_wrong_one():
+    """Prior steps of std 3 columns: one sampled roll-out draws a ball, mostly in the wrong column (2 wrong pixels per
+    frame); the mean of 64 roll-outs spreads each pixel's probability below 0.5, an empty frame (1 wrong pixel)."""
+    pyro.set_rng_seed(0)
+    model = ShiftModel(velocity=1.0, step_scale=3.0)
+    dataset, missing = StripBalls(), [1, 2]
+    predictive = imputation_curve(model, shift_guide, SiteGroups.of(model), dataset, COUNT, COUNT, "cpu", missing, sample=True, draws=64)
+    assert predictive["missing_frames"] == {n: pytest.approx(1 / WIDTH) for n in missing}
+    pyro.set_rng_seed(0)  # seeds 0-39 all give 1.25-2 wrong pixels per frame here
+    one_draw = imputation_curve(model, shift_guide, SiteGroups.of(model), dataset, COUNT, COUNT, "cpu", missing, sample=True, draws=1)
+    assert one_draw["missing_frames"][2] > 1 / WIDTH  # a drawn ball is mostly in the wrong place: worse than an empty frame
+    means = imputation_curve(model, shift_guide, SiteGroups.of(model), dataset, COUNT, COUNT, "cpu", missing)
+    assert means["missing_frames"] == {n: 0.0 for n in missing}  # the prior mean follows the true velocity
+
+
+def test_draws_average_the_sampled_roll_outs_and_must_be_positive():
+    """One missing frame, prior step N(1, 3): the mean of many roll-outs puts P(|N(0, 3)| < 0.5) = 0.13 on the true column."""
+    model, x = ShiftModel(velocity=1.0, step_scale=3.0), StripBalls().x
+    groups = SiteGroups.of(model)
+    pyro.set_rng_seed(0)
+    single = impute(model, shift_guide, groups, x, LENGTH - 1, sample=True)
+    assert set(single.unique().tolist()) == {0.0, 1.0}  # one roll-out: a ball somewhere
+    averaged = impute(model, shift_guide, groups, x, LENGTH - 1, sample=True, draws=4000)
+    true_column = x[:, -1].flatten(1).argmax(dim=1)
+    on_target = averaged[:, -1].flatten(1)[torch.arange(COUNT), true_column]
+    assert on_target == pytest.approx(torch.full((COUNT,), 0.1324), abs=0.025)
+    torch.testing.assert_close(averaged[:, :-1], x[:, :-1])  # observed frames: every draw keeps the encoded positions
+    with pytest.raises(ValueError, match="draws must be at least 1"):
+        impute(model, shift_guide, groups, x, 2, sample=True, draws=0)
 
 
 def test_curve_refuses_missing_counts_that_leave_nothing_observed():

@@ -10,6 +10,8 @@ class Imputation(Metric):
 
     name = "imputation"
     order = 110
+    title = "DSA Fig. 8 (imputation: observe the first frames, predict the rest with the prior dynamics)"
+    prediction = "one roll-out along the prior means"
 
     def applies(self, ctx: Context) -> str | None:
         return None if ctx.facts.binary_frames else "the data config does not declare binary frames (evaluation.binary_frames)"
@@ -19,8 +21,8 @@ class Imputation(Metric):
 
     def section(self, metrics: dict, paper: dict[str, float]) -> list[str]:
         found = metrics[self.name]
-        lines = ["## DSA Fig. 8 (imputation: observe the first frames, predict the rest with the prior dynamics)", "",
-                 "Fraction of wrong pixels (binarised at 0.5) against the number of missing final frames.", "",
+        lines = [f"## {self.title}", "",
+                 f"Fraction of wrong pixels (binarised at 0.5) against the number of missing final frames; prediction: {self.prediction}.", "",
                  "| missing frames | " + " | ".join(found) + " |", "|" + " --- |" * (len(found) + 1)]
         missing = sorted({int(n) for curve in found.values() for n in curve})
         for n in missing:
