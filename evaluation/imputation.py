@@ -110,8 +110,8 @@ def impute(
     ``draws > 1`` the pixel means are averaged over that many roll-outs (the predictive marginal; the prefix is encoded once).
     With ``observed = T`` this is ``inference.latents.reconstruct``.
     """
-    if draws < 1:
-        raise EvaluationError(f"draws must be at least 1, got {draws}")
+    if draws < 1 or (draws > 1 and not sample):
+        raise EvaluationError(f"draws must be at least 1, and more than 1 only with sample=True; got draws={draws}, sample={sample}")
     batch, seq_len = x.shape[:2]
     latents = prefix_latents(model, guide, groups, x, observed)
     if not sample:

@@ -1,4 +1,6 @@
 """Missing-frame imputation of DSA §4.3 (Fig. 7-8): conditioning on a prefix, prior roll-out, the wrong-pixel curve."""
+from types import SimpleNamespace
+
 import pyro
 import pyro.distributions as dist
 import pyro.poutine as poutine
@@ -15,6 +17,8 @@ from evaluation.imputation import (
     prefix_latents,
     save_imputation_figure,
 )
+from evaluation.plugins.imputation import Imputation
+from evaluation.plugins.imputation_predictive import PredictiveImputation
 from guides.frame_gaussian import FrameGaussianGuide
 from guides.unordered import UnorderedFullGuide
 from guides.vdsm import VDSMFactorisedGuide, VDSMFullGuide, VDSMPretrainGuide
@@ -254,14 +258,23 @@ def test_the_predictive_marginal_of_an_uncertain_ball_predicts_no_pixel_and_one_
     frame); the mean of 64 roll-outs spreads each pixel's probability below 0.5, an empty frame (1 wrong pixel)."""
     pyro.set_rng_seed(0)
     model = ShiftModel(velocity=1.0, step_scale=3.0)
-    dataset, missing = StripBalls(), [1, 2]
-    predictive = imputation_curve(model, shift_guide, SiteGroups.of(model), dataset, COUNT, COUNT, "cpu", missing, sample=True, draws=64)
+    groups, dataset, missing = SiteGroups.of(model), StripBalls(), [1, 2]
+    predictive = imputation_curve(model, shift_guide, groups, dataset, COUNT, COUNT, "cpu", missing, sample=True, draws=64)
     assert predictive["missing_frames"] == {n: pytest.approx(1 / WIDTH) for n in missing}
     pyro.set_rng_seed(0)  # seeds 0-39 all give 1.25-2 wrong pixels per frame here
-    one_draw = imputation_curve(model, shift_guide, SiteGroups.of(model), dataset, COUNT, COUNT, "cpu", missing, sample=True, draws=1)
+    one_draw = imputation_curve(model, shift_guide, groups, dataset, COUNT, COUNT, "cpu", missing, sample=True, draws=1)
     assert one_draw["missing_frames"][2] > 1 / WIDTH  # a drawn ball is mostly in the wrong place: worse than an empty frame
-    means = imputation_curve(model, shift_guide, SiteGroups.of(model), dataset, COUNT, COUNT, "cpu", missing)
+    means = imputation_curve(model, shift_guide, groups, dataset, COUNT, COUNT, "cpu", missing)
     assert means["missing_frames"] == {n: 0.0 for n in missing}  # the prior mean follows the true velocity
+
+
+def test_the_predictive_plugin_scores_the_mean_of_sampled_roll_outs_and_the_imputation_plugin_the_prior_means():
+    model = ShiftModel(velocity=1.0, step_scale=3.0)
+    ctx = SimpleNamespace(model=model, guide=shift_guide, groups=SiteGroups.of(model), dataset=StripBalls(), count=COUNT,
+                          options=SimpleNamespace(batch_size=COUNT), device="cpu")
+    pyro.set_rng_seed(0)
+    assert PredictiveImputation().compute(ctx)["missing_frames"][LENGTH - 1] == pytest.approx(1 / WIDTH)  # empty frames
+    assert Imputation().compute(ctx)["missing_frames"][LENGTH - 1] == 0.0  # the prior mean follows the true velocity
 
 
 def test_draws_average_the_sampled_roll_outs_and_must_be_positive():
@@ -278,6 +291,16 @@ def test_draws_average_the_sampled_roll_outs_and_must_be_positive():
     torch.testing.assert_close(averaged[:, :-1], x[:, :-1])  # observed frames: every draw keeps the encoded positions
     with pytest.raises(ValueError, match="draws must be at least 1"):
         impute(model, shift_guide, groups, x, 2, sample=True, draws=0)
+    with pytest.raises(ValueError, match="more than 1 only with sample=True"):
+        impute(model, shift_guide, groups, x, 2, draws=4)  # the prior means have one roll-out: draws would be ignored
+
+
+def test_roll_outs_in_one_batch_refuse_a_latent_whose_first_dimension_is_not_the_sequence(monkeypatch):
+    model, x = ShiftModel(velocity=1.0), StripBalls().x
+    transposed = {"z_1": torch.zeros(1, COUNT)}  # (features, sequences): repeating along dim 0 would mix the draws
+    monkeypatch.setattr("evaluation.imputation.prefix_latents", lambda *args: transposed)
+    with pytest.raises(ValueError, match="a latent's first dimension is not the sequence"):
+        impute(model, shift_guide, SiteGroups.of(model), x, 1, sample=True, draws=2)
 
 
 def test_curve_refuses_missing_counts_that_leave_nothing_observed():

@@ -12,12 +12,14 @@ class Imputation(Metric):
     order = 110
     title = "DSA Fig. 8 (imputation: observe the first frames, predict the rest with the prior dynamics)"
     prediction = "one roll-out along the prior means"
+    sample, draws = False, 1  # the prediction scored, as in evaluation.imputation.impute
 
     def applies(self, ctx: Context) -> str | None:
         return None if ctx.facts.binary_frames else "the data config does not declare binary frames (evaluation.binary_frames)"
 
     def compute(self, ctx: Context) -> dict:
-        return imputation_curve(ctx.model, ctx.guide, ctx.groups, ctx.dataset, ctx.count, ctx.options.batch_size, ctx.device)
+        return imputation_curve(ctx.model, ctx.guide, ctx.groups, ctx.dataset, ctx.count, ctx.options.batch_size, ctx.device,
+                                sample=self.sample, draws=self.draws)
 
     def section(self, metrics: dict, paper: dict[str, float]) -> list[str]:
         found = metrics[self.name]
