@@ -14,7 +14,9 @@ from torch import nn
 from torch.utils.data import Dataset, default_collate
 
 from data import DataError
+from data.identity_frames import pooled_by_identity
 from data.random_frames import frames_seen_by
+from evaluation.facts import data_facts
 from guides import valid_guides
 from inference.anneal import Annealer, SiteGroups, objective_groups
 from inference.batch import batch_keys, check_batch_keys, collate, keyword_args, on_device, taken_keys
@@ -163,6 +165,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, train_set: Dataset, preview: t
     model, guide = build_model_and_guide(cfg, train_set)
     model.to(device), guide.to(device)
     train_set = frames_seen_by(model, train_set)  # unordered models train on a random subset of frames each step
+    train_set = pooled_by_identity(model, train_set, data_facts(cfg.data).identity)  # VDSM stage 1: one identity's frames
     check_batch_keys(model, guide, batch_keys(train_set), f"data '{cfg.data.name}'")
     check_pair(model, guide, *on_device(*collate([train_set[i] for i in range(min(2, len(train_set)))], taken_keys(model, guide)), device))
     pyro.set_rng_seed(cfg.seed)  # the check consumed randomness; start training from the seed

@@ -6,6 +6,9 @@ import torch
 from hydra import compose, initialize_config_dir
 from torch.nn import functional as F
 
+from data import DataError
+from data.base import ArraySequenceDataset
+from data.identity_frames import IdentityFrames, pooled_by_identity
 from guides.vdsm import VDSMFactorisedGuide, VDSMFullGuide, VDSMPretrainGuide
 from inference.anneal import Annealer
 from inference.build import check_pair, freeze
@@ -124,11 +127,59 @@ def test_stage_two_freeze_keeps_frozen_parameters_bit_identical(tmp_path):
         freeze({"model": model, "guide": guide}, ["guide.nothing"])
 
 
-def test_staged_experiment_runs_both_stages_and_carries_weights(tmp_path):
+class TaggedFrames(ArraySequenceDataset):
+    """Sequences whose frame (s, t) holds the pixels s and t, shown by the identities ``who``."""
+
+    frame_shape, seq_len, pixel_scale, label_keys = (1, 2, 1), 4, 1.0, ("who",)
+
+    def __init__(self, who: list[int]) -> None:
+        frames = torch.zeros(len(who), self.seq_len, 2, 1, 1, dtype=torch.uint8)
+        frames[:, :, 0, 0, 0] = torch.arange(len(who))[:, None]
+        frames[:, :, 1, 0, 0] = torch.arange(self.seq_len)
+        super().__init__({"frames": frames.numpy(), "who": torch.tensor(who).numpy()})
+
+
+def pooled_frames(item: dict) -> list[tuple[int, int]]:
+    """The (sequence, frame) pairs an IdentityFrames item drew."""
+    return [(int(frame[0, 0, 0]), int(frame[0, 1, 0])) for frame in item["x"]]
+
+
+def test_identity_frames_pool_every_sequence_of_one_identity_and_repeat_under_the_seed():
+    pooled = IdentityFrames(TaggedFrames([0, 0, 0, 1, 1, 2]), "who")
+    torch.manual_seed(0)
+    draws = [pooled_frames(pooled[1]) for _ in range(30)]
+    torch.manual_seed(0)
+    assert draws == [pooled_frames(pooled[1]) for _ in range(30)]
+    assert all(len(set(d)) == 4 and {s for s, _ in d} <= {0, 1, 2} for d in draws)  # distinct frames of identity 0 only
+    assert {s for d in draws for s, _ in d} == {0, 1, 2} and any(len({s for s, _ in d}) > 1 for d in draws)  # pooled
+    alone = pooled[5]
+    assert sorted(pooled_frames(alone)) == [(5, t) for t in range(4)] and int(alone["who"]) == 2
+    assert pooled.seq_len == 4 and len(pooled) == 6
+    with pytest.raises(DataError, match="no label 'character'"):
+        IdentityFrames(TaggedFrames([0, 1]), "character")
+
+
+def test_only_stage_one_pools_frames_and_it_needs_the_identity_label():
+    data = TaggedFrames([0, 0, 1])
+    sizes = dict(static_dim=2, action_dim=2, dynamics_dim=2, hidden_dim=4, width=2)
+    pooling = VDSMPretrain((1, 16, 16), 4, pool_identity_frames=True, **sizes)
+    assert isinstance(pooled_by_identity(pooling, data, "who"), IdentityFrames)
+    assert pooled_by_identity(VDSMPretrain((1, 16, 16), 4, **sizes), data, "who") is data
+    with pytest.raises(DataError, match="declares no evaluation.identity"):
+        pooled_by_identity(pooling, data, None)
+    with pytest.raises(ValueError, match="stage 1"):
+        VDSM((1, 16, 16), 4, pool_identity_frames=True, **sizes)
+
+
+@pytest.mark.parametrize("pool", [False, True])
+def test_staged_experiment_runs_both_stages_and_carries_weights(tmp_path, monkeypatch, pool):
+    drawn = []
+    monkeypatch.setattr(IdentityFrames, "__getitem__", lambda self, i, draw=IdentityFrames.__getitem__: drawn.append(i) or draw(self, i))
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
         cfg = compose(config_name="train", overrides=["experiment=vdsm_sprites_cpu", f"cache_dir={tmp_path / 'cache'}", *tiny("vdsm", "sprites_vdsm"),
-                                                      "pretrain_steps=2", "trainer.max_steps=2"])
+                                                      "pretrain_steps=2", "trainer.max_steps=2", f"+stages.0.model.pool_identity_frames={pool}"])
     run(cfg, tmp_path / "run")
+    assert bool(drawn) == pool  # stage 1 trained on frames pooled by character, and only when asked
     pretrain = load_checkpoint(tmp_path / "run" / "pretrain" / "checkpoints" / "checkpoint.pt")
     sequence = load_checkpoint(tmp_path / "run" / "sequence" / "checkpoints" / "checkpoint.pt")
     assert pretrain["step"] == 2 and sequence["step"] == 2

@@ -1,0 +1,62 @@
+"""Frames pooled over every sequence of one identity: VDSM's first stage (§3.2) "group[s] images from the same
+individuals/identities into batches", treating the data as non-sequential, so what a group shares is the identity."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .errors import DataError
+
+
+class IdentityFrames(Dataset):
+    """Item i: ``seq_len`` distinct frames drawn at random from all the sequences sharing sequence i's ``identity``
+    label (e.g. a Sprites character's 9 actions), in random order, with torch's global RNG.
+
+    The trainer seeds that RNG and saves it in its checkpoints, so the draws repeat exactly on resume. An identity
+    shown by one sequence only gives that sequence's frames, shuffled.
+    """
+
+    def __init__(self, dataset: Dataset, identity: str) -> None:
+        labels = getattr(dataset, "labels", {})
+        if identity not in labels:
+            raise DataError(f"cannot pool frames by identity: the data set has no label {identity!r} "
+                            f"(labels: {', '.join(sorted(labels)) or 'none'})")
+        self.dataset, self.identity = dataset, identity
+        self.frame_shape, self.seq_len = dataset.frame_shape, dataset.seq_len
+        self.labels_info = getattr(dataset, "labels_info", {})
+        who = np.asarray(labels[identity])
+        order = np.argsort(who, kind="stable")
+        starts = np.flatnonzero(np.r_[True, who[order][1:] != who[order][:-1]])
+        groups = np.split(order, starts[1:])
+        self.members = [None] * len(who)  # sequence index -> the indices of every sequence with its identity
+        for group in groups:
+            for index in group:
+                self.members[index] = group
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        members = self.members[index]
+        chosen = torch.randperm(len(members) * self.seq_len)[: self.seq_len].numpy()
+        sequences, frames = members[chosen // self.seq_len], chosen % self.seq_len
+        if hasattr(self.dataset, "frames_to_tensor"):  # cached uint8 frames: read only the chosen ones
+            pooled = np.stack([self.dataset.frames[s, t] for s, t in zip(sequences, frames)])
+            x = self.dataset.frames_to_tensor(pooled)
+        else:
+            x = torch.stack([self.dataset[int(s)]["x"][t] for s, t in zip(sequences, frames)])
+        return {"x": x, self.identity: torch.as_tensor(int(np.asarray(self.dataset.labels[self.identity])[index]))}
+
+
+def pooled_by_identity(model: Any, dataset: Dataset, identity: str | None) -> Dataset:
+    """The training items of ``model``: an ``IdentityFrames`` view pooled by the data's ``identity`` label when the
+    model declares ``pools_identity_frames`` (VDSM stage 1, §3.2), else ``dataset`` itself."""
+    if not getattr(model, "pools_identity_frames", False):
+        return dataset
+    if identity is None:
+        raise DataError(f"model '{getattr(model, 'name', type(model).__name__)}' pools frames by identity "
+                        "(pool_identity_frames=true), but the data config declares no evaluation.identity label")
+    return IdentityFrames(dataset, identity)
