@@ -177,7 +177,7 @@ def test_staged_experiment_runs_both_stages_and_carries_weights(tmp_path, monkey
     monkeypatch.setattr(IdentityFrames, "__getitem__", lambda self, i, draw=IdentityFrames.__getitem__: drawn.append(i) or draw(self, i))
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
         cfg = compose(config_name="train", overrides=["experiment=vdsm_sprites_cpu", f"cache_dir={tmp_path / 'cache'}", *tiny("vdsm", "sprites_vdsm"),
-                                                      "pretrain_steps=2", "trainer.max_steps=2", f"+stages.0.model.pool_identity_frames={pool}"])
+                                                      "pretrain_steps=2", "trainer.max_steps=2", f"stages.0.model.pool_identity_frames={pool}"])
     run(cfg, tmp_path / "run")
     assert bool(drawn) == pool  # stage 1 trained on frames pooled by character, and only when asked
     pretrain = load_checkpoint(tmp_path / "run" / "pretrain" / "checkpoints" / "checkpoint.pt")
@@ -216,3 +216,12 @@ def test_combiner_is_eq5_half_sum_of_tanh_and_state():
     c = 0.5 * (torch.tanh(combiner.from_z(z)) + state)
     assert torch.allclose(loc, combiner.loc(c), atol=1e-6)
     assert torch.allclose(scale, torch.nn.functional.softplus(combiner.scale(c)) + 1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("experiment", ["vdsm_sprites", "vdsm_sprites_cpu", "vdsm_sprites_repro"])
+def test_sprites_experiments_pretrain_on_frames_grouped_by_character(experiment):
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        cfg = compose(config_name="train", overrides=[f"experiment={experiment}"])
+    pretrain, sequence = cfg.stages
+    assert pretrain.model.pool_identity_frames is True and cfg.data.evaluation.identity == "character"  # §3.2
+    assert not sequence.get("model", {}).get("pool_identity_frames", False)
