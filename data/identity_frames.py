@@ -27,11 +27,11 @@ class IdentityFrames(Dataset):
         self.dataset, self.identity = dataset, identity
         self.frame_shape, self.seq_len = dataset.frame_shape, dataset.seq_len
         self.labels_info = getattr(dataset, "labels_info", {})
-        who = np.asarray(labels[identity])
+        self.who = who = np.asarray(labels[identity])
         order = np.argsort(who, kind="stable")
         starts = np.flatnonzero(np.r_[True, who[order][1:] != who[order][:-1]])
         groups = np.split(order, starts[1:])
-        self.members = [None] * len(who)  # sequence index -> the indices of every sequence with its identity
+        self.members: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * len(who)  # sequence -> all sequences of its identity
         for group in groups:
             for index in group:
                 self.members[index] = group
@@ -48,7 +48,7 @@ class IdentityFrames(Dataset):
             x = self.dataset.frames_to_tensor(pooled)
         else:
             x = torch.stack([self.dataset[int(s)]["x"][t] for s, t in zip(sequences, frames)])
-        return {"x": x, self.identity: torch.as_tensor(int(np.asarray(self.dataset.labels[self.identity])[index]))}
+        return {"x": x, self.identity: torch.as_tensor(int(self.who[index]))}
 
 
 def pooled_by_identity(model: Any, dataset: Dataset, identity: str | None) -> Dataset:
