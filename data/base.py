@@ -45,3 +45,11 @@ class ArraySequenceDataset(Dataset):
             dtype = np.float32 if np.issubdtype(value.dtype, np.floating) else np.int64
             item[key] = torch.as_tensor(np.array(value, dtype=dtype))
         return item
+
+
+def read_frames(dataset: Dataset, sequences: np.ndarray, frames: np.ndarray) -> torch.Tensor:
+    """Frames ``frames[i]`` of sequences ``sequences[i]`` as float32 (K, C, H, W): from cached uint8 arrays only the
+    chosen frames are read; any other data set is indexed item by item."""
+    if hasattr(dataset, "frames_to_tensor"):
+        return dataset.frames_to_tensor(np.asarray(dataset.frames[np.asarray(sequences), np.asarray(frames)]))
+    return torch.stack([dataset[int(s)]["x"][int(t)] for s, t in zip(sequences, frames)])

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .base import read_frames
 from .errors import DataError
 
 
@@ -27,27 +28,16 @@ class IdentityFrames(Dataset):
         self.dataset, self.identity = dataset, identity
         self.frame_shape, self.seq_len = dataset.frame_shape, dataset.seq_len
         self.labels_info = getattr(dataset, "labels_info", {})
-        self.who = who = np.asarray(labels[identity])
-        order = np.argsort(who, kind="stable")
-        starts = np.flatnonzero(np.r_[True, who[order][1:] != who[order][:-1]])
-        groups = np.split(order, starts[1:])
-        self.members: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * len(who)  # sequence -> all sequences of its identity
-        for group in groups:
-            for index in group:
-                self.members[index] = group
+        self.who = np.asarray(labels[identity])
+        self.groups = {value: np.flatnonzero(self.who == value) for value in np.unique(self.who)}  # identity -> its sequences
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        members = self.members[index]
+        members = self.groups[self.who[index]]
         chosen = torch.randperm(len(members) * self.seq_len)[: self.seq_len].numpy()
-        sequences, frames = members[chosen // self.seq_len], chosen % self.seq_len
-        if hasattr(self.dataset, "frames_to_tensor"):  # cached uint8 frames: read only the chosen ones
-            pooled = np.stack([self.dataset.frames[s, t] for s, t in zip(sequences, frames)])
-            x = self.dataset.frames_to_tensor(pooled)
-        else:
-            x = torch.stack([self.dataset[int(s)]["x"][t] for s, t in zip(sequences, frames)])
+        x = read_frames(self.dataset, members[chosen // self.seq_len], chosen % self.seq_len)
         return {"x": x, self.identity: torch.as_tensor(int(self.who[index]))}
 
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .base import read_frames
 from .errors import DataError
 
 
@@ -27,10 +29,8 @@ class RandomFrames(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         chosen = torch.randperm(self.dataset.seq_len)[: self.frames]
-        if hasattr(self.dataset, "frames_to_tensor"):  # cached uint8 frames: convert only the chosen ones
-            frames = self.dataset.frames[index][chosen.numpy()]
-            return {"x": self.dataset.frames_to_tensor(frames), "frame_index": chosen}
-        return {"x": self.dataset[index]["x"][chosen], "frame_index": chosen}
+        x = read_frames(self.dataset, np.full(self.frames, index), chosen.numpy())
+        return {"x": x, "frame_index": chosen}
 
 
 def frames_seen_by(model: Any, dataset: Dataset) -> Dataset:
