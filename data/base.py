@@ -49,7 +49,8 @@ class ArraySequenceDataset(Dataset):
 
 def read_frames(dataset: Dataset, sequences: np.ndarray, frames: np.ndarray) -> torch.Tensor:
     """Frames ``frames[i]`` of sequences ``sequences[i]`` as float32 (K, C, H, W): from cached uint8 arrays only the
-    chosen frames are read; any other data set is indexed item by item."""
+    chosen frames are read; any other data set is indexed once per distinct sequence."""
     if hasattr(dataset, "frames_to_tensor"):
         return dataset.frames_to_tensor(np.asarray(dataset.frames[np.asarray(sequences), np.asarray(frames)]))
-    return torch.stack([dataset[int(s)]["x"][int(t)] for s, t in zip(sequences, frames)])
+    videos = {int(s): dataset[int(s)]["x"] for s in np.unique(sequences)}
+    return torch.stack([videos[int(s)][int(t)] for s, t in zip(sequences, frames)])

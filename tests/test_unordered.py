@@ -94,3 +94,20 @@ def test_a_few_steps_lower_the_loss():
     x = MovingSquares(8).x[:, :3]
     losses = [svi.step(x) for _ in range(40)]
     assert sum(losses[-5:]) < sum(losses[:5])
+
+
+def test_random_frames_read_an_uncached_sequence_once():
+    """A data set without cached frames is indexed once per drawn item, not once per chosen frame."""
+
+    class CountingSquares(MovingSquares):
+        reads = 0
+
+        def __getitem__(self, index):
+            CountingSquares.reads += 1
+            return super().__getitem__(index)
+
+    squares = CountingSquares(4)
+    item = RandomFrames(squares, 3)[2]
+    assert CountingSquares.reads == 1
+    assert torch.equal(item["x"], MovingSquares(4)[2]["x"][item["frame_index"]])
+
