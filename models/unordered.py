@@ -44,18 +44,20 @@ class UnorderedModel(SequenceModel):
         hidden_dim: int = 512,
         width: int = 256,
         frames_per_step: int = 3,
+        decoder_hidden_dim: int = 0,
         likelihood: str = "bernoulli",
         likelihood_scale: float = 0.7071,
     ) -> None:
         super().__init__(frame_shape, seq_len, likelihood, likelihood_scale)
-        if min(static_dim, dynamics_dim, hidden_dim, width) < 1 or frames_per_step < 2:
-            raise ValueError("unordered model: sizes must be >= 1 and frames_per_step >= 2 (pairs are compared)")
+        if min(static_dim, dynamics_dim, hidden_dim, width) < 1 or frames_per_step < 2 or decoder_hidden_dim < 0:
+            raise ValueError("unordered model: sizes must be >= 1 (decoder_hidden_dim >= 0) and frames_per_step >= 2 (pairs are compared)")
         channels, size, _ = frame_shape
         self.frames_per_step = frames_per_step
         self.static_dim, self.dynamics_dim = static_dim, dynamics_dim
         self.prior_net = nn.Sequential(MLP([static_dim, hidden_dim, hidden_dim]), nn.ReLU())  # App. C: p(z | f), 2 dense 512
         self.prior_head = GaussianHead(hidden_dim, dynamics_dim)
-        self.decoder = FrameDecoder(static_dim + dynamics_dim, size, channels, width, growth=False)  # App. C: Deconv, 256 filters
+        # App. C: Deconv, 256 filters; concat(f, z) -> first 4x4 map through decoder_hidden_dim dense units first if > 0
+        self.decoder = FrameDecoder(static_dim + dynamics_dim, size, channels, width, growth=False, hidden_dim=decoder_hidden_dim)
 
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> torch.Tensor:
         """The generative story of §2 for the given frames (B, frames, C, H, W), or ``seq_len`` generated frames."""

@@ -53,11 +53,16 @@ class FrameEncoder(nn.Module):
 class FrameDecoder(nn.Module):
     """Maps codes (..., in_dim) to per-pixel parameters (..., C, H, W) (unconstrained: logits or pre-sigmoid means)."""
 
-    def __init__(self, in_dim: int, image_size: int, channels: int, width: int = 32, growth: bool = True) -> None:
+    def __init__(self, in_dim: int, image_size: int, channels: int, width: int = 32, growth: bool = True, hidden_dim: int = 0) -> None:
+        """``hidden_dim`` > 0 puts a dense hidden layer before the one that makes the first 4x4 map: codes whose parts must
+        interact (what is drawn, and where) then get a nonlinearity before any spatial map exists."""
         super().__init__()
+        if hidden_dim < 0:
+            raise ValueError(f"hidden_dim must be >= 0 (0: no hidden layer), got {hidden_dim}")
         stages = _num_stages(image_size)
         top_ch = _stage_width(width, stages - 1, growth)
-        self.fc = nn.Sequential(nn.Linear(in_dim, top_ch * 16), nn.LeakyReLU(0.2))
+        dense = [nn.Linear(in_dim, hidden_dim), nn.LeakyReLU(0.2)] if hidden_dim else []
+        self.fc = nn.Sequential(*dense, nn.Linear(hidden_dim or in_dim, top_ch * 16), nn.LeakyReLU(0.2))
         layers: list[nn.Module] = []
         in_ch = top_ch
         for stage in reversed(range(stages)):

@@ -49,3 +49,12 @@ def test_bilstm_summary_is_each_directions_final_state():
     x_first[:, 0] += 1.0  # the first frame must reach the backward half (it reads the sequence from the end)
     _, summary_first = rnn(x_first)
     assert not torch.allclose(summary[:, 4:], summary_first[:, 4:])
+
+
+def test_decoder_hidden_layer_is_optional_and_keeps_old_checkpoints_loadable():
+    plain, deep = FrameDecoder(7, 16, 1, width=4), FrameDecoder(7, 16, 1, width=4, hidden_dim=9)
+    assert [tuple(p.shape) for p in deep.fc.parameters()] == [(9, 7), (9,), (64, 9), (64,)]  # 7 -> 9 -> 4 ch x 4 x 4
+    assert deep(torch.randn(2, 3, 7)).shape == (2, 3, 1, 16, 16)
+    assert {k for k in plain.state_dict() if k.startswith("fc.")} == {"fc.0.weight", "fc.0.bias"}  # the layout before the option
+    with pytest.raises(ValueError, match="hidden_dim must be >= 0"):
+        FrameDecoder(7, 16, 1, hidden_dim=-1)

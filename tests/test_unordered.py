@@ -111,3 +111,11 @@ def test_random_frames_read_an_uncached_sequence_once():
     assert CountingSquares.reads == 1
     assert torch.equal(item["x"], MovingSquares(4)[2]["x"][item["frame_index"]])
 
+
+
+def test_decoder_hidden_dim_adds_a_dense_layer_before_the_first_map():
+    model = UnorderedModel(FRAME, 3, static_dim=6, dynamics_dim=2, hidden_dim=16, width=8, decoder_hidden_dim=12)
+    assert model.decoder.fc[0].in_features == 8 and model.decoder.fc[0].out_features == 12  # concat(f, z) -> 12 units
+    check_pair(model, UnorderedFullGuide(model, feature_dim=8, hidden_dim=16, width=8), torch.rand(2, 3, *FRAME))
+    with pytest.raises(ValueError, match="decoder_hidden_dim >= 0"):
+        UnorderedModel(FRAME, 3, decoder_hidden_dim=-1)
