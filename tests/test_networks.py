@@ -53,7 +53,7 @@ def test_bilstm_summary_is_each_directions_final_state():
 
 def test_decoder_hidden_layer_is_optional_and_keeps_old_checkpoints_loadable():
     plain, deep = FrameDecoder(7, 16, 1, width=4), FrameDecoder(7, 16, 1, width=4, hidden_dim=9)
-    assert [tuple(p.shape) for p in deep.fc.parameters()] == [(9, 7), (9,), (64, 9), (64,)]  # 7 -> 9 -> 4 ch x 4 x 4
+    assert [tuple(p.shape) for p in deep.fc.parameters()] == [(9, 7), (9,), (128, 9), (128,)]  # 7 -> 9 -> 8 ch x 4 x 4
     assert deep(torch.randn(2, 3, 7)).shape == (2, 3, 1, 16, 16)
     assert {k for k in plain.state_dict() if k.startswith("fc.")} == {"fc.0.weight", "fc.0.bias"}  # the layout before the option
     with pytest.raises(ValueError, match="hidden_dim must be >= 0"):
