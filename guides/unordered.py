@@ -24,17 +24,26 @@ from torch import nn
 from networks import MLP, FrameEncoder, GaussianHead
 
 
+STATIC_POOLINGS = ("flatten", "mean")
+
+
 class PairwiseStaticEncoder(nn.Module):
     """q(f | x_S): order-invariant pairwise comparisons of N frames (App. B, C)."""
 
-    def __init__(self, frame_shape: tuple[int, int, int], static_dim: int, frames: int, width: int, pair_width: int, hidden_dim: int) -> None:
+    def __init__(self, frame_shape: tuple[int, int, int], static_dim: int, frames: int, width: int, pair_width: int, hidden_dim: int,
+                 pooling: str = "flatten") -> None:
+        """``pooling``: how ConvF's 4x4 map reaches the dense layers: ``flatten`` (App. C) or ``mean`` over the map (our
+        option: the same features wherever the object is, so q(f) need not learn each appearance at every position)."""
         super().__init__()
+        if pooling not in STATIC_POOLINGS:
+            raise ValueError(f"unknown static_pooling {pooling!r}; valid: {', '.join(STATIC_POOLINGS)}")
         channels, size, _ = frame_shape
         self.frames = frames
         self.trunk = FrameEncoder(size, channels, hidden_dim, width, growth=False)  # App. C "Conv"
         self.pair = nn.Sequential(nn.Conv2d(2 * width, pair_width, 3, padding=1), nn.ReLU())  # ConvC
-        self.combine = nn.Sequential(nn.Conv2d(pair_width, pair_width, 3, padding=1), nn.ReLU(), nn.Flatten())  # ConvF
-        self.head = GaussianHead(pair_width * 16, static_dim, hidden_dim)  # dense 512 -> (mu_f, sigma_f)
+        pool = [nn.AdaptiveAvgPool2d(1)] if pooling == "mean" else []
+        self.combine = nn.Sequential(nn.Conv2d(pair_width, pair_width, 3, padding=1), nn.ReLU(), *pool, nn.Flatten())  # ConvF
+        self.head = GaussianHead(pair_width * (1 if pool else 16), static_dim, hidden_dim)  # dense 512 -> (mu_f, sigma_f)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Frame maps (B, T, width, 4, 4) of all frames and loc, scale of q(f) from the selected ones."""
@@ -61,10 +70,12 @@ class UnorderedGuide(SequenceGuide):
     fits = ("unordered",)
     conditions_on_f = True
 
-    def __init__(self, model: nn.Module, feature_dim: int = 512, hidden_dim: int = 512, width: int = 256) -> None:
-        """``width``: filters of the per-frame convs (App. C: 256); ``feature_dim``: of ConvC/ConvF (512); ``hidden_dim``: dense layers (512)."""
+    def __init__(self, model: nn.Module, feature_dim: int = 512, hidden_dim: int = 512, width: int = 256, static_pooling: str = "flatten") -> None:
+        """``width``: filters of the per-frame convs (App. C: 256); ``feature_dim``: of ConvC/ConvF (512); ``hidden_dim``: dense layers (512);
+        ``static_pooling``: ``flatten`` ConvF's map into q(f)'s dense layers (App. C) or average it (``mean``, ours)."""
         super().__init__()
-        self.static = PairwiseStaticEncoder(model.frame_shape, model.static_dim, model.frames_per_step, width, feature_dim, hidden_dim)
+        self.static = PairwiseStaticEncoder(model.frame_shape, model.static_dim, model.frames_per_step, width, feature_dim, hidden_dim,
+                                            static_pooling)
         z_in = width * 16 + (model.static_dim if self.conditions_on_f else 0)
         self.dynamics_net = nn.Sequential(MLP([z_in, hidden_dim, hidden_dim]), nn.ReLU())  # App. C: 2 dense 512
         self.dynamics_head = GaussianHead(hidden_dim, model.dynamics_dim)

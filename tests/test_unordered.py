@@ -119,3 +119,13 @@ def test_decoder_hidden_dim_adds_a_dense_layer_before_the_first_map():
     check_pair(model, UnorderedFullGuide(model, feature_dim=8, hidden_dim=16, width=8), torch.rand(2, 3, *FRAME))
     with pytest.raises(ValueError, match="decoder_hidden_dim >= 0"):
         UnorderedModel(FRAME, 3, decoder_hidden_dim=-1)
+
+
+def test_static_pooling_mean_averages_convf_map_and_rejects_unknown_names():
+    model = UnorderedModel(FRAME, 3, static_dim=6, dynamics_dim=2, hidden_dim=16, width=8)
+    pooled = UnorderedFullGuide(model, feature_dim=8, hidden_dim=16, width=8, static_pooling="mean")
+    flat = UnorderedFullGuide(model, feature_dim=8, hidden_dim=16, width=8)
+    assert pooled.static.head.body[0].in_features == 8 and flat.static.head.body[0].in_features == 8 * 16  # ConvF channels vs the 4x4 map
+    check_pair(model, pooled, torch.rand(2, 3, *FRAME))
+    with pytest.raises(ValueError, match="unknown static_pooling 'max'"):
+        UnorderedFullGuide(model, static_pooling="max")
