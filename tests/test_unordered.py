@@ -112,7 +112,6 @@ def test_random_frames_read_an_uncached_sequence_once():
     assert torch.equal(item["x"], MovingSquares(4)[2]["x"][item["frame_index"]])
 
 
-
 def test_decoder_hidden_dim_adds_a_dense_layer_before_the_first_map():
     model = UnorderedModel(FRAME, 3, static_dim=6, dynamics_dim=2, hidden_dim=16, width=8, decoder_hidden_dim=12)
     assert model.decoder.fc[0].in_features == 8 and model.decoder.fc[0].out_features == 12  # concat(f, z) -> 12 units
