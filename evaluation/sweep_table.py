@@ -48,7 +48,8 @@ def judged_rows(run: Path, metrics: Sequence[str]) -> list[tuple[int, dict[str, 
 def shown(key: str, value: float) -> str:
     """A fraction as a percentage with one decimal, anything else with four significant digits."""
     metric = key.split(".", 1)[0]
-    if key.endswith(FRACTION_ENDINGS) or metric in PER_FACTOR_METRICS:
+    eer = any(part.startswith("eer_") for part in key.split("."))  # every EER is a fraction, by-content ones too
+    if key.endswith(FRACTION_ENDINGS) or eer or metric in PER_FACTOR_METRICS:
         return f"{100 * value:.1f}"
     return f"{value:.4g}"
 
@@ -64,6 +65,13 @@ def columns(rows: list[tuple[int, dict[str, float]]], metrics: Sequence[str]) ->
     return {metric: found for metric, found in keys.items() if found}
 
 
+def column_names(metric: str, keys: Sequence[str]) -> list[str]:
+    """Each key's first part after the metric (``body`` of ``body.disagreement``), or its whole path where that part repeats."""
+    paths = [key.removeprefix(metric + ".") for key in keys]
+    firsts = [path.split(".")[0] for path in paths]
+    return [first if firsts.count(first) == 1 else path for first, path in zip(firsts, paths)]
+
+
 def markdown(runs: Sequence[Path], metrics: Sequence[str]) -> str:
     """The table: run, the overrides not shared by every run, step, then one column per metric (heads joined by ' / ')."""
     overrides = {run: run_overrides(run) for run in runs}
@@ -72,7 +80,7 @@ def markdown(runs: Sequence[Path], metrics: Sequence[str]) -> str:
     keys = columns([row for found in rows.values() for row in found], metrics)
     if not keys:
         raise ValueError(f"no judged metrics {', '.join(metrics)} in the metrics.csv of {len(runs)} runs (train with trainer.eval_every)")
-    heads = {metric: " / ".join(k.removeprefix(metric + ".").split(".")[0] for k in found) for metric, found in keys.items()}
+    heads = {metric: " / ".join(column_names(metric, found)) for metric, found in keys.items()}
     lines = ["| run | overrides (not shared by every run) | step | " + " | ".join(f"{m}: {h}" for m, h in heads.items()) + " |",
              "| --- | --- | --- | " + " | ".join("---" for _ in keys) + " |"]
     for run in runs:

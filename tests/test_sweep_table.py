@@ -34,3 +34,14 @@ def test_no_judged_metric_is_one_line(tmp_path, capsys):
     assert "no judged metrics" in capsys.readouterr().err
     with pytest.raises(ValueError, match="train with trainer.eval_every"):
         markdown([run], ["dsa_table1"])
+
+
+def test_nested_keys_get_their_whole_path_and_every_eer_is_a_percentage(tmp_path):
+    run = tmp_path / "speech"
+    run.mkdir()
+    (run / "metrics.csv").write_text(
+        "step,eval.dsa_table2.eer_static_by_content.same_content,eval.dsa_table2.eer_static_by_content.different_content,"
+        "eval.dsa_table2.eer_static,eval.dsa_table2.eer_dynamics\n500,0.025,0.0732,0.076,0.344\n")
+    table = markdown([run], ["dsa_table2"]).splitlines()
+    assert table[0].endswith("dsa_table2: eer_static_by_content.same_content / eer_static_by_content.different_content / eer_static / eer_dynamics |")
+    assert table[2] == "| speech | - | 500 | 2.5 / 7.3 / 7.6 / 34.4 |"
