@@ -17,7 +17,7 @@ import yaml
 
 from inference.logger import PER_FACTOR_METRICS
 
-FRACTION_ENDINGS = ("disagreement", "accuracy", "eer_static", "eer_dynamics")  # printed as percentages
+FRACTION_ENDINGS = ("disagreement", "accuracy")  # printed as percentages, as is every EER (a path part "eer_...")
 
 
 def run_overrides(run: Path) -> list[str]:
@@ -47,9 +47,9 @@ def judged_rows(run: Path, metrics: Sequence[str]) -> list[tuple[int, dict[str, 
 
 def shown(key: str, value: float) -> str:
     """A fraction as a percentage with one decimal, anything else with four significant digits."""
-    metric = key.split(".", 1)[0]
-    eer = any(part.startswith("eer_") for part in key.split("."))  # every EER is a fraction, by-content ones too
-    if key.endswith(FRACTION_ENDINGS) or eer or metric in PER_FACTOR_METRICS:
+    parts = key.split(".")
+    eer = any(part.startswith("eer_") for part in parts)  # eer_static, eer_dynamics and the by-content EERs
+    if key.endswith(FRACTION_ENDINGS) or eer or parts[0] in PER_FACTOR_METRICS:
         return f"{100 * value:.1f}"
     return f"{value:.4g}"
 
