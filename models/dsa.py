@@ -37,12 +37,13 @@ class DSA(SequenceModel):
         dynamics_dim: int = 32,
         hidden_dim: int = 256,
         width: int = 32,
+        decoder_hidden_dim: int = 0,
         likelihood: str = "normal",
         likelihood_scale: float = 0.7071,
     ) -> None:
         super().__init__(frame_shape, seq_len, likelihood, likelihood_scale)
-        if min(static_dim, dynamics_dim, hidden_dim, width) < 1:
-            raise ValueError("DSA sizes static_dim, dynamics_dim, hidden_dim and width must be >= 1")
+        if min(static_dim, dynamics_dim, hidden_dim, width) < 1 or decoder_hidden_dim < 0:
+            raise ValueError("DSA sizes static_dim, dynamics_dim, hidden_dim and width must be >= 1 (decoder_hidden_dim >= 0)")
         kind = frame_kind(frame_shape)
         if kind == "image" and frame_shape[1] != frame_shape[2]:
             raise ValueError(f"DSA expects square image frames, got {tuple(frame_shape)}")
@@ -51,7 +52,9 @@ class DSA(SequenceModel):
         self.static_dim, self.dynamics_dim = static_dim, dynamics_dim
         self.prior_rnn = LSTMStep(dynamics_dim, hidden_dim)
         self.prior_head = GaussianHead(hidden_dim, dynamics_dim)
-        self.decoder = frame_decoder(static_dim + dynamics_dim, self.frame_shape, width)
+        # decoder([f, z_t]) of eq. (1); the paper's text leaves its layers open: decoder_hidden_dim > 0 puts a dense
+        # layer before the first map, so f and z_t interact before anything is drawn (0: one linear layer)
+        self.decoder = frame_decoder(static_dim + dynamics_dim, self.frame_shape, width, decoder_hidden_dim)
 
     def forward(self, x: torch.Tensor | None = None, batch_size: int | None = None, seq_len: int | None = None) -> torch.Tensor:
         """Run eq. (1); observes ``x`` (B, T, *frame_shape) when given, else generates. Returns decoded frame means."""

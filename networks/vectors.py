@@ -67,9 +67,12 @@ def frame_encoder(frame_shape: tuple[int, ...], out_dim: int, width: int) -> nn.
     return FrameEncoder(size, channels, out_dim, width)
 
 
-def frame_decoder(in_dim: int, frame_shape: tuple[int, ...], width: int) -> nn.Module:
-    """Deconv FrameDecoder for square (C, H, W) frames (``width`` = first conv channels), MLP for (D,) frames (``width`` = hidden units)."""
+def frame_decoder(in_dim: int, frame_shape: tuple[int, ...], width: int, hidden_dim: int = 0) -> nn.Module:
+    """Deconv FrameDecoder for square (C, H, W) frames (``width`` = first conv channels; ``hidden_dim`` > 0 = a dense
+    layer before the first map), MLP for (D,) frames (``width`` = hidden units; it has its dense layers already)."""
     if frame_kind(frame_shape) == "vector":
+        if hidden_dim:
+            raise ValueError(f"a dense decoder layer (hidden_dim {hidden_dim}) applies to image frames; feature-vector frames get an MLP of width {width}")
         return VectorFrameDecoder(in_dim, frame_shape[0], width)
     channels, size, _ = frame_shape
-    return FrameDecoder(in_dim, size, channels, width)
+    return FrameDecoder(in_dim, size, channels, width, hidden_dim=hidden_dim)

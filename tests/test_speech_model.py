@@ -65,6 +65,16 @@ def test_factories_pick_conv_for_images_and_mlp_for_vectors():
         frame_encoder((4, 4), 8, 4)
 
 
+def test_dsa_decoder_hidden_layer_sits_between_the_codes_and_the_first_map():
+    deep = DSA((1, 16, 16), 4, static_dim=4, dynamics_dim=3, hidden_dim=8, width=4, decoder_hidden_dim=9)
+    assert [tuple(p.shape) for p in deep.decoder.fc.parameters()] == [(9, 4 + 3), (9,), (128, 9), (128,)]  # [f, z_t] -> 9 -> 8 ch x 4 x 4
+    assert deep(batch_size=2).shape == (2, 4, 1, 16, 16)
+    with pytest.raises(ValueError, match="decoder_hidden_dim >= 0"):
+        DSA((1, 16, 16), 4, decoder_hidden_dim=-1)
+    with pytest.raises(ValueError, match="applies to image frames"):
+        DSA((12,), 4, static_dim=4, dynamics_dim=3, hidden_dim=8, width=4, likelihood="gaussian", decoder_hidden_dim=9)
+
+
 def test_gaussian_likelihood_has_identity_mean_and_fixed_scale():
     decoded = torch.tensor([-3.0, 0.0, 2.5])
     likelihood = Likelihood("gaussian", 1.0)
