@@ -150,24 +150,33 @@ def reconstruction_consistency(model: Callable, guide: Callable, dataset: Datase
 @torch.no_grad()
 def swap_consistency(model: Callable, guide: Callable, groups: SiteGroups, dataset: Dataset, judge, count: int, batch_size: int = 32) -> dict[str, float]:
     """Feature swapping (DSA §2) as a number (ours, no paper reports it): each test sequence's motion latents decoded
-    with the static latent of the previous sequence of its batch (posterior means); per sequence-level judge head, the
+    with the static latent of another test sequence (``swap_donors``; posterior means); per sequence-level judge head, the
     share of swaps the judge puts in the class of the factor's donor, the static donor for identity heads, the motion
     donor for motion heads. Prior draws of f (``dsa_table1``) can hide motion held in f; a swap uses real f's."""
     device, heads = _static_and_motion_heads(judge, groups, "a swap exchanges the static latent")
+    if count < 2:
+        raise NotApplicable("a swap needs at least two test sequences")
+    donors = swap_donors(count)
     pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
-    for batch in batches(dataset, count, batch_size, device):
+    for start, batch in zip(range(0, count, batch_size), batches(dataset, count, batch_size, device)):
         x = batch["x"]
-        if len(x) < 2:  # a sequence cannot swap with itself
-            continue
-        donor = x.roll(1, 0)  # static donor of sequence i: sequence i - 1 of the batch
+        donor = frames_of(dataset, donors[start:start + len(x)], device)
         real, real_donor = judge.predict_sequences(x), judge.predict_sequences(donor)
         swapped = judge.predict_sequences(swap(model, guide, groups, donor, x, motion_groups(groups)))
         for head, kept in heads.items():
             source = real_donor if kept == ("static",) else real
             pairs.setdefault(head.removesuffix("_sequence"), []).append((swapped[head], source[head]))
-    if not pairs:
-        raise NotApplicable("a swap needs batches of at least two test sequences")
     return _agreement(pairs)
+
+
+def swap_donors(count: int, seed: int = 0) -> np.ndarray:
+    """The static donor of each of the first ``count`` items: the next item along one seeded random cycle through them.
+    No item is its own donor, and neighbours in a data set's order (Sprites: the nine actions of one character) are not
+    paired by design, so a factor the static latent does not hold cannot follow its donor by coincidence."""
+    order = np.random.RandomState(seed).permutation(count)
+    donors = np.empty(count, dtype=np.int64)
+    donors[order] = np.roll(order, -1)
+    return donors
 
 
 def label_values(dataset: Dataset, key: str) -> np.ndarray:

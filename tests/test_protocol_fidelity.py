@@ -17,7 +17,7 @@ from evaluation.judges import Judge
 from evaluation.metrics import equal_error_rate
 from evaluation.protocols import (
     NotApplicable, accuracy_consistency, balanced_indices, dsa_table1, fixed_motion_scores, generation_scores, gw_disentanglement,
-    reconstruction_consistency, swap_consistency,
+    reconstruction_consistency, swap_consistency, swap_donors,
 )
 from evaluation.speech import dsa_table2
 from inference.anneal import SiteGroups
@@ -280,6 +280,44 @@ def test_swap_consistency_sees_motion_held_in_the_static_latent(oracle):
 
     found = swap_consistency(leaky_model, pixel_guide, groups, data, judge, count=len(data), batch_size=16)
     assert found["content"] == 1.0 and 0.25 < found["motion"] < 0.75
+
+
+class CharacterBlocks(PixelSequences):
+    """Pixel sequences stored as Sprites is, one character after another: each block of 8 neighbours shares its f."""
+
+    def __init__(self, count: int = 48) -> None:
+        super().__init__(count)
+        f = self.x[::8, :, 0, 0, 0].repeat_interleave(8, 0)
+        self.x[:, :, 0, 0, 0] = f
+        self.content = (f[:, 0] > 0).long()
+
+
+def test_swap_consistency_does_not_credit_f_with_content_its_donor_shares_by_order(oracle):
+    """A model that draws both pixels from z_t and ignores f: the content never follows f, so it may agree with the f
+    donor only as often as two random sequences share a sign. Donors taken from the neighbours would share it by order."""
+    _, groups, _, judge = oracle
+    data = CharacterBlocks()
+
+    def z_only_model(x=None, batch_size=None, seq_len=None):
+        with pyro.plate("sequences", batch_size):
+            pyro.sample("f", dist.Normal(torch.zeros(batch_size, 1), 1.0).to_event(1))
+            zs = [pyro.sample(f"z_{t}", dist.Normal(torch.zeros(batch_size, 2), 1.0).to_event(1)) for t in range(1, seq_len + 1)]
+            frames = torch.stack(zs, 1).reshape(batch_size, seq_len, 1, 1, 2)
+            pyro.sample("x", dist.Normal(frames, 0.01).to_event(4), obs=x)
+        return frames
+
+    def z_only_guide(x, batch_size=None, seq_len=None):
+        with pyro.plate("sequences", x.shape[0]):
+            pyro.sample("f", dist.Normal(x[:, :, 0, 0, :1].mean(1), 1e-3).to_event(1))
+            for t in range(1, x.shape[1] + 1):
+                pyro.sample(f"z_{t}", dist.Normal(x[:, t - 1, 0, 0, :], 1e-3).to_event(1))
+
+    donors = swap_donors(len(data))
+    assert sorted(donors) == list(range(len(data))) and all(donors != np.arange(len(data)))  # a permutation, no self-swaps
+    same_sign = float((data.content[donors] == data.content).float().mean())
+    found = swap_consistency(z_only_model, z_only_guide, groups, data, judge, count=len(data), batch_size=16)
+    assert found["content"] == pytest.approx(same_sign) and found["content"] < 0.75
+    assert found["motion"] == 1.0
 
 
 def test_the_report_shows_the_swap_check_beside_the_reconstruction_check():
