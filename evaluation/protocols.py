@@ -158,9 +158,9 @@ def swap_consistency(model: Callable, guide: Callable, groups: SiteGroups, datas
         raise NotApplicable("a swap needs at least two test sequences")
     donors = swap_donors(count)
     pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
-    for start, batch in zip(range(0, count, batch_size), batches(dataset, count, batch_size, device)):
-        x = batch["x"]
-        donor = frames_of(dataset, donors[start:start + len(x)], device)
+    for start in range(0, count, batch_size):
+        items = np.arange(start, min(start + batch_size, count))
+        x, donor = frames_of(dataset, items, device), frames_of(dataset, donors[items], device)
         real, real_donor = judge.predict_sequences(x), judge.predict_sequences(donor)
         swapped = judge.predict_sequences(swap(model, guide, groups, donor, x, motion_groups(groups)))
         for head, kept in heads.items():
