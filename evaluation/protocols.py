@@ -152,21 +152,53 @@ def swap_consistency(model: Callable, guide: Callable, groups: SiteGroups, datas
     """Feature swapping (DSA §2) as a number (ours, no paper reports it): each test sequence's motion latents decoded
     with the static latent of another test sequence (``swap_donors``; posterior means); per sequence-level judge head, the
     share of swaps the judge puts in the class of the factor's donor, the static donor for identity heads, the motion
-    donor for motion heads. Prior draws of f (``dsa_table1``) can hide motion held in f; a swap uses real f's."""
+    donor for motion heads. Prior draws of f (``dsa_table1``) can hide motion held in f; a swap uses real f's.
+    A motion factor whose classes compose parts (``label_parts``: Sprites' action = motion type x direction) also
+    gets ``<factor>.<part>``: among the swaps whose two donors differ in that part, the share that follows the motion donor."""
     device, heads = _static_and_motion_heads(judge, groups, "a swap exchanges the static latent")
     if count < 2:
         raise NotApplicable("a swap needs at least two test sequences")
     donors = swap_donors(count)
-    pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    kept = {head.removesuffix("_sequence"): groups_kept for head, groups_kept in heads.items()}
+    judged: dict[str, dict[str, list[torch.Tensor]]] = {factor: {"swapped": [], "motion": [], "static": []} for factor in kept}
     for start in range(0, count, batch_size):
         items = np.arange(start, min(start + batch_size, count))
         x, donor = frames_of(dataset, items, device), frames_of(dataset, donors[items], device)
-        real, real_donor = judge.predict_sequences(x), judge.predict_sequences(donor)
-        swapped = judge.predict_sequences(swap(model, guide, groups, donor, x, motion_groups(groups)))
-        for head, kept in heads.items():
-            source = real_donor if kept == ("static",) else real
-            pairs.setdefault(head.removesuffix("_sequence"), []).append((swapped[head], source[head]))
-    return _agreement(pairs)
+        swapped = swap(model, guide, groups, donor, x, motion_groups(groups))
+        for role, frames in (("swapped", swapped), ("motion", x), ("static", donor)):
+            classes = judged_classes(judge, frames)
+            for factor in kept:
+                judged[factor][role].append(classes[factor])
+    shares = {}
+    for factor, classes in judged.items():
+        swapped, motion_donor, static_donor = (torch.cat(classes[role]).cpu().numpy() for role in ("swapped", "motion", "static"))
+        if kept[factor] == ("static",):
+            shares[factor] = float(np.mean(swapped == static_donor))
+        else:
+            shares[factor] = float(np.mean(swapped == motion_donor))
+            shares.update(_part_shares(factor, label_parts(dataset, factor), swapped, motion_donor, static_donor))
+    return shares
+
+
+def label_parts(dataset: Dataset, factor: str) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """The parts of a composite class label, each as a map from classes to the part's values: Sprites' action is
+    ``len(directions) * motion + direction`` (``labels_info``); {} for a label that is not such a product."""
+    info = getattr(dataset, "labels_info", {}).get(factor, {})
+    motions, directions = len(info.get("actions", ())), len(info.get("directions", ()))
+    if motions < 2 or directions < 2 or motions * directions != info.get("num_classes"):
+        return {}
+    return {"motion": lambda classes: classes // directions, "direction": lambda classes: classes % directions}
+
+
+def _part_shares(factor: str, parts: dict[str, Callable[[np.ndarray], np.ndarray]], swapped: np.ndarray, motion_donor: np.ndarray,
+                 static_donor: np.ndarray) -> dict[str, float]:
+    """Per part of a composite label: among the swaps whose donors differ in it, the share that keeps the motion donor's."""
+    shares = {}
+    for part, of in parts.items():
+        differ = of(motion_donor) != of(static_donor)
+        if differ.any():
+            shares[f"{factor}.{part}"] = float(np.mean(of(swapped)[differ] == of(motion_donor)[differ]))
+    return shares
 
 
 def swap_donors(count: int, seed: int = 0) -> np.ndarray:

@@ -17,7 +17,7 @@ from evaluation.judges import Judge
 from evaluation.metrics import equal_error_rate
 from evaluation.protocols import (
     NotApplicable, accuracy_consistency, balanced_indices, dsa_table1, fixed_motion_scores, generation_scores, gw_disentanglement,
-    reconstruction_consistency, swap_consistency, swap_donors,
+    label_parts, reconstruction_consistency, swap_consistency, swap_donors,
 )
 from evaluation.speech import dsa_table2
 from inference.anneal import SiteGroups
@@ -318,6 +318,41 @@ def test_swap_consistency_does_not_credit_f_with_content_its_donor_shares_by_ord
     found = swap_consistency(z_only_model, z_only_guide, groups, data, judge, count=len(data), batch_size=16)
     assert found["content"] == pytest.approx(same_sign) and found["content"] < 0.75
     assert found["motion"] == 1.0
+
+
+class FacingJudge(SignJudge):
+    """The motion head composes two parts as Sprites' action does: class = 2 * motion type + direction, where the motion
+    type is the sign of pixel 1 summed over time (z) and the direction the sign of pixel 0 (f, as a leaky model holds it)."""
+
+    heads = {"content": 2, "motion": 4}
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        judged = super().forward(x)
+        motion_type = judged["motion"].argmax(-1)
+        direction = (x[..., 0, 0, 0].mean(-1) > 0).long()
+        return {"content": judged["content"], "motion": SHARP * nn.functional.one_hot(2 * motion_type + direction, 4).float()}
+
+
+class FacingSequences(PixelSequences):
+    """Pixel sequences whose motion label is labelled the Sprites way: two motion types x two directions."""
+
+    labels_info = {"motion": {"num_classes": 4, "actions": ("walk", "slash"), "directions": ("left", "right")}}
+
+
+def test_swap_consistency_splits_a_composite_action_into_the_part_z_keeps_and_the_part_f_takes(oracle):
+    """The direction is drawn from f and the motion type from z: among swaps whose donors differ in a part, the motion
+    type always follows the motion donor and the direction never does; the whole action only when the donors share the direction."""
+    model, groups, _, _ = oracle
+    data, judge = FacingSequences(), FacingJudge()
+    found = swap_consistency(model, pixel_guide, groups, data, judge, count=len(data), batch_size=16)
+    donors = swap_donors(len(data))
+    same_direction = float((data.content[donors] == data.content).float().mean())
+    assert found["motion.motion"] == 1.0 and found["motion.direction"] == 0.0
+    assert found["motion"] == pytest.approx(same_direction) and 0.25 < same_direction < 0.75
+    assert found["content"] == 1.0
+    assert "motion.motion" not in swap_consistency(model, pixel_guide, groups, PixelSequences(), SignJudge(), count=16, batch_size=16)
+    one_direction = type("OneDirection", (), {"labels_info": {"motion": {"num_classes": 2, "actions": ("walk", "slash"), "directions": ("front",)}}})
+    assert label_parts(one_direction(), "motion") == {}  # nothing to split: the motion type is the whole label
 
 
 def test_the_report_shows_the_swap_check_beside_the_reconstruction_check():

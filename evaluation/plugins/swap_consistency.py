@@ -19,4 +19,5 @@ class SwapConsistency(Metric):
     def section(self, metrics: dict, paper: dict[str, float]) -> list[str]:
         return per_factor_lines(metrics[self.name], "Swap consistency (ours, not a paper metric: each sequence's motion latents decoded "
                                 "with the static latent of another test sequence (a seeded random pairing); the share judged in the class of the factor's donor, the "
-                                "static one for identity, the motion one for the action)")
+                                "static one for identity, the motion one for the action; `action.motion` / `action.direction`: among the swaps whose donors "
+                                "differ in that part of the action, the share that keeps the motion donor's)")
