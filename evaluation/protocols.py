@@ -176,14 +176,14 @@ def swap_consistency(model: Callable, guide: Callable, groups: SiteGroups, datas
             shares[factor] = float(np.mean(swapped == static_donor))
         else:
             shares[factor] = float(np.mean(swapped == motion_donor))
-            shares.update(_part_shares(factor, label_parts(dataset, factor), swapped, motion_donor, static_donor))
+            shares.update(_part_shares(factor, label_parts(getattr(dataset, "labels_info", {}), factor), swapped, motion_donor, static_donor))
     return shares
 
 
-def label_parts(dataset: Dataset, factor: str) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+def label_parts(labels_info: Mapping[str, Any], factor: str) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """The parts of a composite class label, each as a map from classes to the part's values: Sprites' action is
-    ``len(directions) * motion + direction`` (``labels_info``); {} for a label that is not such a product."""
-    info = getattr(dataset, "labels_info", {}).get(factor, {})
+    ``len(directions) * motion + direction`` (a data set's ``labels_info``); {} for a label that is not such a product."""
+    info = labels_info.get(factor, {})
     motions, directions = len(info.get("actions", ())), len(info.get("directions", ()))
     if motions < 2 or directions < 2 or motions * directions != info.get("num_classes"):
         return {}
@@ -444,7 +444,8 @@ def sequence_embeddings(guide: Callable, groups: SiteGroups, dataset: Dataset, c
 
 def sequence_factors(labels: Mapping[str, np.ndarray], labels_info: Mapping[str, Any], frames: int,
                      identity: str | None = None) -> dict[str, np.ndarray]:
-    """Integer per-sequence factors: scalar labels by key, label vectors by column (Sprites ``attributes`` -> body, ...).
+    """Integer per-sequence factors: scalar labels by key, label vectors by column (Sprites ``attributes`` -> body, ...),
+    and the parts of a composite label as ``<key>.<part>`` (``label_parts``: Sprites' action -> action.motion, action.direction).
 
     The identity label, real-valued labels (positions, angles) and per-frame labels are left out.
     """
@@ -454,6 +455,7 @@ def sequence_factors(labels: Mapping[str, np.ndarray], labels_info: Mapping[str,
             continue
         if values.ndim == 1:
             factors[key] = values
+            factors |= {f"{key}.{part}": of(values) for part, of in label_parts(labels_info, key).items()}
         elif values.ndim == 2 and values.shape[1] != frames:
             info = labels_info.get(key, {})
             names = info.get("names") if isinstance(info, Mapping) else None

@@ -102,7 +102,7 @@ def _panel_and_label(key: str, largest_missing: int) -> tuple[str, str] | None:
     parts = key.split(".")
     metric = parts[1]
     if key.startswith("eval.embedding_accuracy.accuracy."):  # VDSM Table 1: one panel per latent group, a line per factor
-        return f"embedding_accuracy: {parts[3]}", parts[4]
+        return f"embedding_accuracy: {parts[3]}", ".".join(parts[4:])  # a factor's part keeps its name: action.motion
     if key.startswith("eval.imputation.missing_frames."):  # DSA Fig. 8 against training: a line per count of missing frames
         missing = int(parts[3])
         return ("imputation: wrong pixels of the missing frames", f"{missing} missing") if missing in (*IMPUTATION_SHOWN, largest_missing) else None

@@ -17,6 +17,7 @@ from evaluation.judges import JUDGES
 from evaluation.plugins import JUDGED, METRICS, TRACKED, Context, Metric, MetricOptions, published
 from evaluation.report import paper_sections
 from evaluation.suite import EVAL_FRAMES, batch_for, judge_for, paper_metrics
+from evaluation.protocols import label_parts
 from inference.anneal import SiteGroups
 from inference.errors import ConfigError
 from tests.test_protocols_extra import CHARACTERS, COLOURS, Characters
@@ -46,7 +47,9 @@ def test_every_data_config_declares_facts_its_data_set_has(path: Path) -> None:
     keys = getattr(dataset_class, "label_keys", None)
     if keys is None:  # labels known per folder only (video_folder)
         return
-    names = set(keys) | {str(n) for info in getattr(dataset_class, "labels_info", {}).values() if isinstance(info, dict) for n in info.get("names", ())}
+    info = getattr(dataset_class, "labels_info", {})
+    names = set(keys) | {str(n) for entry in info.values() if isinstance(entry, dict) for n in entry.get("names", ())}
+    names |= {f"{key}.{part}" for key in keys for part in label_parts(info, key)}  # Sprites: action.motion, action.direction
     declared = {facts.identity, facts.static_target, facts.temporal_target, *facts.factors} - {None}
     assert declared <= names, f"{path.name}: {sorted(declared - names)} are not labels of {cfg.name}"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pyro
 import pyro.distributions as dist
 import pytest
@@ -191,6 +192,44 @@ def test_embedding_accuracy_of_an_oracle_guide() -> None:
     assert means["accuracy"]["dynamics"]["action"] == pytest.approx(1 / ACTIONS)  # a cycling phase averages out
     with pytest.raises(ValueError, match="unknown factor\\(s\\) hat; this data set has: colour, size, action"):
         embedding_accuracy(guide, groups, Characters(), count=40, factors=["hat"], identity="character")
+
+
+class FacingCharacters(Characters):
+    """The same sequences with the action labelled the Sprites way: action = 2 * motion type + direction."""
+
+    labels_info = {**Characters.labels_info, "action": {"num_classes": ACTIONS, "actions": ("walk", "slash"), "directions": ("left", "right")}}
+
+
+class DirectionInStaticGuide(OracleGuide):
+    """The oracle whose static site also holds the direction (the action's parity, read from the first frame's phase)."""
+
+    def forward(self, x: torch.Tensor) -> None:
+        with pyro.plate("sequences", x.shape[0]):
+            colour = nn.functional.one_hot(x[:, 0, 0, 0, 0].long(), COLOURS).float()
+            direction = nn.functional.one_hot(x[:, 0, 0, 0, 1].long() % 2, 2).float()
+            pyro.sample("f", dist.Normal(torch.cat([colour, direction], -1), 1.0).to_event(1))
+            for t in pyro.markov(range(x.shape[1])):
+                pyro.sample(f"z_{t + 1}", dist.Normal(nn.functional.one_hot(x[:, t, 0, 0, 1].long(), ACTIONS).float(), 1.0).to_event(1))
+
+
+def test_embedding_accuracy_scores_each_part_of_a_composite_action() -> None:
+    """A static latent that holds the direction and not the motion type: the parts tell which, where the whole action cannot."""
+    guide, groups = DirectionInStaticGuide(), SiteGroups.of(OracleGuide)
+    found = embedding_accuracy(guide, groups, FacingCharacters(), count=len(FacingCharacters()), batch_size=32, identity="character",
+                               factors=["action", "action.motion", "action.direction"])
+    static = found["accuracy"]["static"]
+    assert static["action.direction"] == 1.0 and static["action.motion"] == pytest.approx(0.5) and static["action"] == pytest.approx(0.5)
+    assert found["accuracy"]["dynamics"] == {"action": 1.0, "action.motion": 1.0, "action.direction": 1.0}
+    assert found["classes"] == {"action": ACTIONS, "action.motion": 2, "action.direction": 2}
+
+
+def test_sequence_factors_split_a_composite_label_as_the_data_set_lays_it_out() -> None:
+    from evaluation.protocols import sequence_factors
+
+    info = {"action": {"num_classes": 6, "actions": ("walk", "slash"), "directions": ("front", "left", "right")}}
+    factors = sequence_factors({"action": np.arange(6)}, info, FRAMES)  # action = len(directions) * motion + direction
+    assert factors["action.motion"].tolist() == [0, 0, 0, 1, 1, 1] and factors["action.direction"].tolist() == [0, 1, 2, 0, 1, 2]
+    assert set(sequence_factors({"action": np.arange(6)}, {"action": {"num_classes": 6}}, FRAMES)) == {"action"}
 
 
 def test_split_never_puts_a_character_in_both_halves() -> None:

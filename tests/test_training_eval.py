@@ -82,10 +82,10 @@ def test_eval_curves_draw_the_embedding_accuracies_per_group_and_imputation_per_
     from inference.logger import eval_panels
 
     row = {"step": "500", "eval.embedding_accuracy.accuracy.static.hair": "0.9", "eval.embedding_accuracy.accuracy.dynamics.action": "0.8",
-           "eval.embedding_accuracy.chance.hair": "0.2", **{f"eval.imputation.missing_frames.{n}": str(n / 100) for n in range(1, 30)},
+           "eval.embedding_accuracy.accuracy.dynamics.action.direction": "0.7", "eval.embedding_accuracy.chance.hair": "0.2", **{f"eval.imputation.missing_frames.{n}": str(n / 100) for n in range(1, 30)},
            "eval.imputation.all_frames.5": "0.5"}
     panels = eval_panels([row])
     assert panels["embedding_accuracy: static"] == {"hair": [(500, 0.9)]}  # the chance column is not a line
-    assert panels["embedding_accuracy: dynamics"] == {"action": [(500, 0.8)]}
+    assert panels["embedding_accuracy: dynamics"] == {"action": [(500, 0.8)], "action.direction": [(500, 0.7)]}  # a part is its own line
     assert panels["imputation: wrong pixels of the missing frames"] == {f"{n} missing": [(500, n / 100)] for n in (1, 5, 10, 20, 29)}
     assert len(panels) == 3  # all-frames imputation is the report's, not a curve
