@@ -49,13 +49,17 @@ class VDSMPretrain(SequenceModel):
         likelihood: str = "bernoulli",
         likelihood_scale: float = 0.7071,
         pool_identity_frames: bool = False,
+        identity_group_size: int = 0,
     ) -> None:
         super().__init__(frame_shape, seq_len, likelihood, likelihood_scale)
         if min(static_dim, action_dim, dynamics_dim, hidden_dim, width) < 1:
             raise ValueError("VDSM sizes must all be >= 1")
+        if identity_group_size and (identity_group_size < 2 or not pool_identity_frames):
+            raise ValueError(f"identity_group_size={identity_group_size}: a pooled identity group (pool_identity_frames=true) of >= 2 frames, or 0")
         # §3.2: stage 1 trains on "images from the same individuals/identities" grouped, in no order; true: each
         # training item pools frames of every sequence of one identity (data/identity_frames.py), false: one sequence
         self.pools_identity_frames = bool(pool_identity_frames)
+        self.identity_group_size = identity_group_size  # frames per pooled item (§3.2 leaves the group size open); 0: seq_len
         channels, size, _ = frame_shape
         self.static_dim, self.action_dim, self.dynamics_dim = static_dim, action_dim, dynamics_dim
         self.decoder = MoEDecoder(static_dim + dynamics_dim, size, channels, experts=static_dim, width=width)
@@ -103,8 +107,8 @@ class VDSM(VDSMPretrain):
     latent_layout = {"static": "sequence", "action": "sequence", "dynamics": "steps"}  # s, d per sequence; z_1 .. z_T
 
     def __init__(self, frame_shape, seq_len, **kwargs) -> None:
-        if kwargs.get("pool_identity_frames"):
-            raise ValueError("pool_identity_frames is for stage 1 (vdsm_pretrain): stage 2 models the frames' order")
+        if kwargs.get("pool_identity_frames") or kwargs.get("identity_group_size"):
+            raise ValueError("pool_identity_frames and identity_group_size are for stage 1 (vdsm_pretrain): stage 2 models the frames' order")
         super().__init__(frame_shape, seq_len, **kwargs)
         self.transition = GatedTransition(self.dynamics_dim, self.action_dim, self.hidden_dim)
 

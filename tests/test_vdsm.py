@@ -159,6 +159,22 @@ def test_identity_frames_pool_every_sequence_of_one_identity_and_repeat_under_th
         IdentityFrames(TaggedFrames([0, 1]), "character")
 
 
+def test_identity_groups_of_a_chosen_size_draw_that_many_frames_of_one_identity():
+    data = TaggedFrames([0, 0, 0, 1, 1, 1])
+    sizes = dict(static_dim=2, action_dim=2, dynamics_dim=2, hidden_dim=4, width=2)
+    for frames in (2, 6, 12):
+        pooled = pooled_by_identity(VDSMPretrain((1, 16, 16), 4, pool_identity_frames=True, identity_group_size=frames, **sizes), data, "who")
+        draws = [pooled_frames(pooled[4]) for _ in range(20)]
+        assert pooled.seq_len == frames and all(len(set(d)) == frames and {s for s, _ in d} <= {3, 4, 5} for d in draws)
+    assert {s for s, _ in pooled_frames(pooled[0])} == {0, 1, 2} and len(pooled[0]["x"]) == 12  # all 3 x 4 frames of identity 0
+    with pytest.raises(DataError, match="groups of 13 frames, but one who shows only 12"):
+        IdentityFrames(data, "who", 13)
+    with pytest.raises(ValueError, match="identity_group_size=4"):
+        VDSMPretrain((1, 16, 16), 4, identity_group_size=4, **sizes)  # a group size without pooling
+    with pytest.raises(ValueError, match="stage 1"):
+        VDSM((1, 16, 16), 4, identity_group_size=4, **sizes)
+
+
 def test_only_stage_one_pools_frames_and_it_needs_the_identity_label():
     data = TaggedFrames([0, 0, 1])
     sizes = dict(static_dim=2, action_dim=2, dynamics_dim=2, hidden_dim=4, width=2)
