@@ -17,7 +17,8 @@ class IdentityFrames(Dataset):
     sequence i's ``identity`` label (e.g. a Sprites character's 9 actions), in random order, with torch's global RNG.
 
     The trainer seeds that RNG and saves it in its checkpoints, so the draws repeat exactly on resume. An identity
-    shown by one sequence only gives that sequence's frames, shuffled (at most all of them).
+    shown by one sequence only gives that sequence's frames, shuffled; a group larger than the fewest frames an
+    identity shows is refused.
     """
 
     def __init__(self, dataset: Dataset, identity: str, frames: int | None = None) -> None:
