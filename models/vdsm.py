@@ -54,8 +54,8 @@ class VDSMPretrain(SequenceModel):
         super().__init__(frame_shape, seq_len, likelihood, likelihood_scale)
         if min(static_dim, action_dim, dynamics_dim, hidden_dim, width) < 1:
             raise ValueError("VDSM sizes must all be >= 1")
-        if identity_group_size and (identity_group_size < 2 or not pool_identity_frames):
-            raise ValueError(f"identity_group_size={identity_group_size}: a pooled identity group (pool_identity_frames=true) of >= 2 frames, or 0")
+        if identity_group_size and not pool_identity_frames:  # its size is checked where the groups are drawn (IdentityFrames)
+            raise ValueError(f"identity_group_size={identity_group_size} sizes pooled identity groups: set pool_identity_frames=true, or leave it 0")
         # §3.2: stage 1 trains on "images from the same individuals/identities" grouped, in no order; true: each
         # training item pools frames of every sequence of one identity (data/identity_frames.py), false: one sequence
         self.pools_identity_frames = bool(pool_identity_frames)

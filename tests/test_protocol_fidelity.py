@@ -351,8 +351,8 @@ def test_swap_consistency_splits_a_composite_action_into_the_part_z_keeps_and_th
     assert found["motion"] == pytest.approx(same_direction) and 0.25 < same_direction < 0.75
     assert found["content"] == 1.0
     assert "motion.motion" not in swap_consistency(model, pixel_guide, groups, PixelSequences(), SignJudge(), count=16, batch_size=16)
-    one_direction = type("OneDirection", (), {"labels_info": {"motion": {"num_classes": 2, "actions": ("walk", "slash"), "directions": ("front",)}}})
-    assert label_parts(one_direction.labels_info, "motion") == {}  # nothing to split: the motion type is the whole label
+    one_direction = {"motion": {"num_classes": 2, "actions": ("walk", "slash"), "directions": ("front",)}}
+    assert label_parts(one_direction, "motion") == {}  # nothing to split: the motion type is the whole label
 
 
 def test_the_report_shows_the_swap_check_beside_the_reconstruction_check():

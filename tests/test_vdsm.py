@@ -169,6 +169,8 @@ def test_identity_groups_of_a_chosen_size_draw_that_many_frames_of_one_identity(
     assert {s for s, _ in pooled_frames(pooled[0])} == {0, 1, 2} and len(pooled[0]["x"]) == 12  # all 3 x 4 frames of identity 0
     with pytest.raises(DataError, match="groups of 13 frames, but one who shows only 12"):
         IdentityFrames(data, "who", 13)
+    with pytest.raises(DataError, match="at least 2 frames"):
+        pooled_by_identity(VDSMPretrain((1, 16, 16), 4, pool_identity_frames=True, identity_group_size=-3, **sizes), data, "who")
     with pytest.raises(ValueError, match="identity_group_size=4"):
         VDSMPretrain((1, 16, 16), 4, identity_group_size=4, **sizes)  # a group size without pooling
     with pytest.raises(ValueError, match="stage 1"):
