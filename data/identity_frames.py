@@ -13,7 +13,7 @@ from .errors import DataError
 
 
 class IdentityFrames(Dataset):
-    """Item i: ``frames`` distinct frames (default: a sequence's length) drawn at random from all the sequences sharing
+    """Item i: ``frames`` distinct frames (0: a sequence's length) drawn at random from all the sequences sharing
     sequence i's ``identity`` label (e.g. a Sprites character's 9 actions), in random order, with torch's global RNG.
 
     The trainer seeds that RNG and saves it in its checkpoints, so the draws repeat exactly on resume. An identity
@@ -21,12 +21,12 @@ class IdentityFrames(Dataset):
     identity shows is refused.
     """
 
-    def __init__(self, dataset: Dataset, identity: str, frames: int | None = None) -> None:
+    def __init__(self, dataset: Dataset, identity: str, frames: int = 0) -> None:
         labels = getattr(dataset, "labels", {})
         if identity not in labels:
             raise DataError(f"cannot pool frames by identity: the data set has no label {identity!r} "
                             f"(labels: {', '.join(sorted(labels)) or 'none'})")
-        if frames is not None and frames < 2:
+        if frames and frames < 2:  # 0: a sequence's length
             raise DataError(f"an identity group needs at least 2 frames to share an identity, got {frames}")
         self.dataset, self.identity = dataset, identity
         self.frame_shape, self.frames_per_sequence = dataset.frame_shape, dataset.seq_len
@@ -56,4 +56,4 @@ def pooled_by_identity(model: Any, dataset: Dataset, identity: str | None) -> Da
     if identity is None:
         raise DataError(f"model '{getattr(model, 'name', type(model).__name__)}' pools frames by identity "
                         "(pool_identity_frames=true), but the data config declares no evaluation.identity label")
-    return IdentityFrames(dataset, identity, getattr(model, "identity_group_size", 0) or None)
+    return IdentityFrames(dataset, identity, getattr(model, "identity_group_size", 0))
